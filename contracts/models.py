@@ -1,0 +1,150 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from core.codes import MAX_WIDTH, MIN_WIDTH
+from core.money import amount_field, currency_field
+
+
+class Organisation(models.Model):
+    name = models.CharField(max_length=200)
+    code = models.CharField(
+        max_length=40, unique=True, help_text="Short code for internal use, e.g. ACME."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contract(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="contracts"
+    )
+    name = models.CharField(max_length=200)
+    code = models.CharField(max_length=40, help_text="Short code for internal use.")
+    invitation_prefix = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Optional, up to 10 characters put before every invitation code.",
+    )
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    currency = currency_field()
+    default_code_width = models.PositiveSmallIntegerField(
+        default=8, help_text=f"Characters after the prefix, {MIN_WIDTH}–{MAX_WIDTH}."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "code"], name="contract_code_unique_per_organisation"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(end_date__gte=F("start_date")),
+                name="contract_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(default_code_width__gte=MIN_WIDTH)
+                & Q(default_code_width__lte=MAX_WIDTH),
+                name="contract_default_width_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    base_price = amount_field()
+    currency = currency_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContractPrice(models.Model):
+    """The contract's own price for a product; codes are generated against one of these."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="prices")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="contract_prices")
+    price_code = models.CharField(
+        max_length=20, help_text="Unique within the contract; used in participant CSV files."
+    )
+    amount = amount_field()
+    currency = currency_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["price_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "price_code"], name="price_code_unique_per_contract"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="price_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.price_code} – {self.product.name} – {self.amount} {self.currency}"
+
+
+class Participant(models.Model):
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="participants")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    external_reference = models.CharField(
+        max_length=100, blank=True, help_text="Employee or member number."
+    )
+    group = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "external_reference"],
+                condition=~Q(external_reference=""),
+                name="participant_reference_unique_per_contract",
+            ),
+        ]
+        indexes = [models.Index(fields=["contract", "email"], name="participant_contract_email")]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

@@ -1,0 +1,306 @@
+"""Every write to organisations, contracts, products and prices goes through here."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.apps import apps
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
+from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
+from core.errors import DomainError
+
+User = AbstractBaseUser | None
+
+
+def _holdings(contracts) -> tuple[int, int]:
+    """How many invitation codes and participants the given contracts hold."""
+    # Looked up by name: contracts must not import the invitations app that builds on it.
+    code_model = apps.get_model("invitations", "InvitationCode")
+    codes = code_model.objects.filter(contract__in=contracts).count()
+    participants = Participant.objects.filter(contract__in=contracts).count()
+    return codes, participants
+
+
+def _refusal(what: str, codes: int, participants: int) -> str:
+    held = []
+    if codes:
+        held.append(f"{codes:,} invitation code{'s' if codes != 1 else ''}")
+    if participants:
+        held.append(f"{participants:,} participant{'s' if participants != 1 else ''}")
+    return (
+        f"{what} cannot be deleted: it holds {' and '.join(held)}. "
+        "Close it instead, or archive the codes first."
+    )
+
+
+def _clean_code(value: str) -> str:
+    value = (value or "").strip().upper()
+    if not value:
+        raise ValidationError({"code": "Enter a code."})
+    return value
+
+
+@transaction.atomic
+def organisation_create(*, actor: User, name: str, code: str) -> Organisation:
+    """Create an organisation; its code is upper-cased and must be unused."""
+    code = _clean_code(code)
+    if Organisation.objects.filter(code=code).exists():
+        raise ValidationError({"code": f"The code {code} is already used by another organisation."})
+    return Organisation.objects.create(name=name.strip(), code=code)
+
+
+@transaction.atomic
+def organisation_update(
+    *, actor: User, organisation: Organisation, name: str, code: str
+) -> Organisation:
+    code = _clean_code(code)
+    if Organisation.objects.filter(code=code).exclude(pk=organisation.pk).exists():
+        raise ValidationError({"code": f"The code {code} is already used by another organisation."})
+    organisation.name = name.strip()
+    organisation.code = code
+    organisation.save(update_fields=["name", "code"])
+    return organisation
+
+
+@transaction.atomic
+def organisation_delete(*, actor: User, organisation: Organisation) -> None:
+    """Delete an organisation and its contracts, unless any of them holds codes or participants."""
+    organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    contracts = list(organisation.contracts.all())
+    codes, participants = _holdings(contracts)
+    if codes or participants:
+        raise DomainError(_refusal(f"The organisation {organisation.name}", codes, participants))
+    for contract in contracts:
+        contract.delete()
+    organisation.delete()
+
+
+def _validate_contract_fields(
+    *,
+    invitation_prefix: str,
+    start_date: date | None,
+    end_date: date | None,
+    default_code_width: int,
+) -> str:
+    try:
+        prefix = normalise_prefix(invitation_prefix)
+    except CodeError as exc:
+        raise ValidationError({"invitation_prefix": str(exc)}) from exc
+    if start_date and end_date and end_date < start_date:
+        raise ValidationError({"end_date": "The end date must be on or after the start date."})
+    if not MIN_WIDTH <= default_code_width <= MAX_WIDTH:
+        raise ValidationError(
+            {"default_code_width": f"Choose a width between {MIN_WIDTH} and {MAX_WIDTH}."}
+        )
+    return prefix
+
+
+def _unique_contract_code(organisation: Organisation, code: str, exclude_pk: int | None) -> None:
+    clash = Contract.objects.filter(organisation=organisation, code=code)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationError(
+            {"code": f"{organisation.name} already has a contract with code {code}."}
+        )
+
+
+@transaction.atomic
+def contract_create(
+    *,
+    actor: User,
+    organisation: Organisation,
+    name: str,
+    code: str,
+    invitation_prefix: str = "",
+    start_date: date | None = None,
+    end_date: date | None = None,
+    status: str = Contract.Status.DRAFT,
+    currency: str = "EUR",
+    default_code_width: int = 8,
+) -> Contract:
+    """Create a contract for an organisation; the prefix is normalised to the code alphabet."""
+    code = _clean_code(code)
+    prefix = _validate_contract_fields(
+        invitation_prefix=invitation_prefix,
+        start_date=start_date,
+        end_date=end_date,
+        default_code_width=default_code_width,
+    )
+    _unique_contract_code(organisation, code, None)
+    return Contract.objects.create(
+        organisation=organisation,
+        name=name.strip(),
+        code=code,
+        invitation_prefix=prefix,
+        start_date=start_date,
+        end_date=end_date,
+        status=status,
+        currency=currency,
+        default_code_width=default_code_width,
+        created_by=actor,
+    )
+
+
+CONTRACT_EDITABLE = (
+    "name",
+    "code",
+    "invitation_prefix",
+    "start_date",
+    "end_date",
+    "status",
+    "currency",
+    "default_code_width",
+)
+
+
+@transaction.atomic
+def contract_update(*, actor: User, contract: Contract, **fields) -> Contract:
+    """Change a contract. Codes already generated keep the prefix they were made with."""
+    unknown = set(fields) - set(CONTRACT_EDITABLE)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    values = {f: getattr(contract, f) for f in CONTRACT_EDITABLE} | fields
+    values["code"] = _clean_code(values["code"])
+    values["invitation_prefix"] = _validate_contract_fields(
+        invitation_prefix=values["invitation_prefix"],
+        start_date=values["start_date"],
+        end_date=values["end_date"],
+        default_code_width=values["default_code_width"],
+    )
+    _unique_contract_code(contract.organisation, values["code"], contract.pk)
+    for field, value in values.items():
+        setattr(contract, field, value)
+    contract.save(update_fields=list(CONTRACT_EDITABLE))
+    return contract
+
+
+@transaction.atomic
+def contract_delete(*, actor: User, contract: Contract) -> None:
+    """Delete a contract and its prices, unless it holds codes or participants."""
+    contract = Contract.objects.select_for_update().get(pk=contract.pk)
+    codes, participants = _holdings([contract])
+    if codes or participants:
+        raise DomainError(_refusal(f"The contract {contract.name}", codes, participants))
+    contract.code_batches.all().delete()
+    contract.delete()
+
+
+@transaction.atomic
+def contract_duplicate(*, actor: User, contract: Contract) -> Contract:
+    """Copy a contract with its prices, as a draft: a starting point for a new contract."""
+    base = f"{contract.code}-COPY"
+    code, n = base, 1
+    while Contract.objects.filter(organisation=contract.organisation, code=code).exists():
+        n += 1
+        code = f"{base}{n}"
+    copy = Contract.objects.create(
+        organisation=contract.organisation,
+        name=f"Copy of {contract.name}"[:200],
+        code=code,
+        invitation_prefix=contract.invitation_prefix,
+        start_date=contract.start_date,
+        end_date=contract.end_date,
+        status=Contract.Status.DRAFT,
+        currency=contract.currency,
+        default_code_width=contract.default_code_width,
+        created_by=actor,
+    )
+    ContractPrice.objects.bulk_create(
+        ContractPrice(
+            contract=copy,
+            product_id=price.product_id,
+            price_code=price.price_code,
+            amount=price.amount,
+            currency=price.currency,
+        )
+        for price in contract.prices.all()
+    )
+    return copy
+
+
+@transaction.atomic
+def product_create(
+    *, actor: User, name: str, base_price: Decimal, currency: str = "EUR", description: str = ""
+) -> Product:
+    if base_price < 0:
+        raise ValidationError({"base_price": "The base price cannot be negative."})
+    return Product.objects.create(
+        name=name.strip(), description=description, base_price=base_price, currency=currency
+    )
+
+
+def _clean_price_code(price_code: str) -> str:
+    price_code = (price_code or "").strip().upper()
+    if not price_code:
+        raise ValidationError({"price_code": "Enter a price code."})
+    if any(ch in price_code for ch in ",;\"'\t\r\n"):
+        raise ValidationError(
+            {"price_code": "A price code cannot hold commas, semicolons, quotes or tabs."}
+        )
+    return price_code
+
+
+@transaction.atomic
+def contract_price_create(
+    *,
+    actor: User,
+    contract: Contract,
+    product: Product,
+    price_code: str,
+    amount: Decimal,
+    currency: str | None = None,
+) -> ContractPrice:
+    """Add a product to a contract at the contract's own price, under a unique price code."""
+    price_code = _clean_price_code(price_code)
+    if amount < 0:
+        raise ValidationError({"amount": "The amount cannot be negative."})
+    if ContractPrice.objects.filter(contract=contract, price_code=price_code).exists():
+        raise ValidationError({"price_code": f"This contract already has a price {price_code}."})
+    try:
+        with transaction.atomic():
+            return ContractPrice.objects.create(
+                contract=contract,
+                product=product,
+                price_code=price_code,
+                amount=amount,
+                currency=currency or contract.currency,
+            )
+    except IntegrityError as exc:  # a concurrent create took the code first
+        raise ValidationError(
+            {"price_code": f"This contract already has a price {price_code}."}
+        ) from exc
+
+
+@transaction.atomic
+def contract_price_update(
+    *, actor: User, price: ContractPrice, price_code: str, amount: Decimal, currency: str
+) -> ContractPrice:
+    price_code = _clean_price_code(price_code)
+    if amount < 0:
+        raise ValidationError({"amount": "The amount cannot be negative."})
+    clash = ContractPrice.objects.filter(contract=price.contract, price_code=price_code)
+    if clash.exclude(pk=price.pk).exists():
+        raise ValidationError({"price_code": f"This contract already has a price {price_code}."})
+    price.price_code = price_code
+    price.amount = amount
+    price.currency = currency
+    price.save(update_fields=["price_code", "amount", "currency"])
+    return price
+
+
+@transaction.atomic
+def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
+    """Remove a price from a contract unless codes were generated against it."""
+    code_model = apps.get_model("invitations", "InvitationCode")
+    if code_model.objects.filter(price=price).exists():
+        raise DomainError(
+            f"The price {price.price_code} cannot be deleted: invitation codes use it."
+        )
+    price.code_batches.all().delete()
+    price.delete()

@@ -1,0 +1,361 @@
+"""Contract Management pages: parse, check permission, call one service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from contracts import selectors, services
+from contracts.forms import ContractForm, OrganisationForm, PriceEditForm, PriceForm
+from contracts.models import Contract, ContractPrice, Organisation, Product
+from core.access import staff_permission_required
+from core.errors import DomainError
+from core.forms import add_service_errors
+from core.pagination import paginate
+
+PAGE_SIZE = 50
+
+
+@staff_permission_required("contracts.view_organisation")
+def organisation_list(request):
+    search = request.GET.get("q", "").strip()
+    context = paginate(request, selectors.organisation_list(search=search), PAGE_SIZE)
+    return render(request, "contracts/organisation_list.html", {**context, "search": search})
+
+
+@staff_permission_required("contracts.add_organisation")
+def organisation_create(request):
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            organisation = services.organisation_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Organisation {organisation.name} created.")
+            return redirect("contracts:organisation_detail", pk=organisation.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": "New Organisation",
+            "submit": "Create Organisation",
+            "cancel_url": "contracts:organisation_list",
+        },
+    )
+
+
+@staff_permission_required("contracts.view_organisation", "contracts.view_contract")
+def organisation_detail(request, pk: int):
+    organisation = get_object_or_404(Organisation, pk=pk)
+    search = request.GET.get("q", "").strip()
+    context = paginate(
+        request, selectors.contract_list(organisation=organisation, search=search), PAGE_SIZE
+    )
+    return render(
+        request,
+        "contracts/organisation_detail.html",
+        {**context, "organisation": organisation, "search": search},
+    )
+
+
+@staff_permission_required("contracts.change_organisation")
+def organisation_edit(request, pk: int):
+    organisation = get_object_or_404(Organisation, pk=pk)
+    initial = {"name": organisation.name, "code": organisation.code}
+    form = OrganisationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organisation_update(
+                actor=request.user, organisation=organisation, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Organisation saved.")
+            return redirect("contracts:organisation_detail", pk=organisation.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": f"Edit {organisation.name}",
+            "submit": "Save",
+            "organisation": organisation,
+        },
+    )
+
+
+@staff_permission_required("contracts.delete_organisation")
+def organisation_delete(request, pk: int):
+    organisation = get_object_or_404(Organisation, pk=pk)
+    if request.method == "POST":
+        try:
+            services.organisation_delete(actor=request.user, organisation=organisation)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("contracts:organisation_detail", pk=organisation.pk)
+        messages.success(request, f"Organisation {organisation.name} deleted.")
+        return redirect("contracts:organisation_list")
+    return render(
+        request,
+        "contracts/confirm_delete.html",
+        {
+            "object": organisation,
+            "kind": "organisation",
+            "organisation": organisation,
+            "warning": "Its contracts and their prices are deleted with it.",
+        },
+    )
+
+
+def _contract_initial(contract: Contract) -> dict:
+    return {
+        "name": contract.name,
+        "code": contract.code,
+        "invitation_prefix": contract.invitation_prefix,
+        "start_date": contract.start_date,
+        "end_date": contract.end_date,
+        "status": contract.status,
+        "currency": contract.currency,
+        "default_code_width": contract.default_code_width,
+    }
+
+
+@staff_permission_required("contracts.add_contract")
+def contract_create(request, pk: int):
+    organisation = get_object_or_404(Organisation, pk=pk)
+    form = ContractForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contract = services.contract_create(
+                actor=request.user, organisation=organisation, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Contract {contract.name} created. Add its prices next.")
+            return redirect("contracts:contract_pricing", pk=contract.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": "New Contract",
+            "submit": "Create Contract",
+            "organisation": organisation,
+        },
+    )
+
+
+def _contract(pk: int) -> Contract:
+    return get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
+
+
+@staff_permission_required("contracts.view_contract")
+def contract_detail(request, pk: int):
+    contract = _contract(pk)
+    return render(
+        request,
+        "contracts/contract_detail.html",
+        {
+            "contract": contract,
+            "organisation": contract.organisation,
+            "prices": selectors.contract_prices(contract=contract),
+            "tab": "overview",
+        },
+    )
+
+
+@staff_permission_required("contracts.change_contract")
+def contract_edit(request, pk: int):
+    contract = _contract(pk)
+    form = ContractForm(request.POST or None, initial=_contract_initial(contract))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contract_update(actor=request.user, contract=contract, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Contract saved.")
+            return redirect("contracts:contract_detail", pk=contract.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": f"Edit {contract.name}",
+            "submit": "Save",
+            "organisation": contract.organisation,
+            "contract": contract,
+        },
+    )
+
+
+@staff_permission_required("contracts.delete_contract")
+def contract_delete(request, pk: int):
+    contract = _contract(pk)
+    if request.method == "POST":
+        try:
+            services.contract_delete(actor=request.user, contract=contract)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("contracts:contract_detail", pk=contract.pk)
+        messages.success(request, f"Contract {contract.name} deleted.")
+        return redirect("contracts:organisation_detail", pk=contract.organisation_id)
+    return render(
+        request,
+        "contracts/confirm_delete.html",
+        {
+            "object": contract,
+            "kind": "contract",
+            "organisation": contract.organisation,
+            "contract": contract,
+            "warning": "Its prices are deleted with it.",
+        },
+    )
+
+
+@require_POST
+@staff_permission_required("contracts.add_contract")
+def contract_duplicate(request, pk: int):
+    contract = _contract(pk)
+    copy = services.contract_duplicate(actor=request.user, contract=contract)
+    messages.success(
+        request, f"Contract duplicated as {copy.name} (draft, with {copy.prices.count()} prices)."
+    )
+    return redirect("contracts:contract_edit", pk=copy.pk)
+
+
+@staff_permission_required("contracts.view_contract", "contracts.view_contractprice")
+def contract_pricing(request, pk: int):
+    contract = _contract(pk)
+    return render(
+        request,
+        "contracts/pricing.html",
+        {
+            "contract": contract,
+            "organisation": contract.organisation,
+            "prices": selectors.contract_prices(contract=contract),
+            "tab": "pricing",
+        },
+    )
+
+
+@staff_permission_required("contracts.add_contractprice")
+def price_create(request, pk: int):
+    contract = _contract(pk)
+    form = PriceForm(request.POST or None, initial={"currency": contract.currency})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            product = data["product"] or services.product_create(
+                actor=request.user,
+                name=data["new_product_name"],
+                description=data["new_product_description"],
+                base_price=data["new_product_base_price"],
+                currency=data["currency"],
+            )
+            services.contract_price_create(
+                actor=request.user,
+                contract=contract,
+                product=product,
+                price_code=data["price_code"],
+                amount=data["amount"],
+                currency=data["currency"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Price {data['price_code'].upper()} added.")
+            return redirect("contracts:contract_pricing", pk=contract.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": "Add Product / Price",
+            "submit": "Add Price",
+            "organisation": contract.organisation,
+            "contract": contract,
+        },
+    )
+
+
+@staff_permission_required("contracts.change_contractprice")
+def price_edit(request, pk: int):
+    price = get_object_or_404(ContractPrice.objects.select_related("contract__organisation"), pk=pk)
+    initial = {"price_code": price.price_code, "amount": price.amount, "currency": price.currency}
+    form = PriceEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contract_price_update(actor=request.user, price=price, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Price saved.")
+            return redirect("contracts:contract_pricing", pk=price.contract_id)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": f"Edit price {price.price_code}",
+            "submit": "Save",
+            "organisation": price.contract.organisation,
+            "contract": price.contract,
+        },
+    )
+
+
+@staff_permission_required("contracts.delete_contractprice")
+def price_delete(request, pk: int):
+    price = get_object_or_404(ContractPrice.objects.select_related("contract__organisation"), pk=pk)
+    if request.method == "POST":
+        try:
+            services.contract_price_delete(actor=request.user, price=price)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Price {price.price_code} deleted.")
+        return redirect("contracts:contract_pricing", pk=price.contract_id)
+    return render(
+        request,
+        "contracts/confirm_delete.html",
+        {
+            "object": price,
+            "kind": "price",
+            "organisation": price.contract.organisation,
+            "contract": price.contract,
+        },
+    )
+
+
+@staff_permission_required("contracts.view_product")
+def product_detail(request, pk: int):
+    product = get_object_or_404(Product, pk=pk)
+    prices = product.contract_prices.select_related("contract__organisation").order_by(
+        "contract__name"
+    )
+    return render(request, "contracts/product_detail.html", {"product": product, "prices": prices})
+
+
+@staff_permission_required("contracts.view_contract", "contracts.view_participant")
+def participant_list(request, pk: int):
+    contract = _contract(pk)
+    search = request.GET.get("q", "").strip()
+    context = paginate(request, selectors.participant_list(contract=contract, search=search))
+    return render(
+        request,
+        "contracts/participant_list.html",
+        {
+            **context,
+            "contract": contract,
+            "organisation": contract.organisation,
+            "search": search,
+            "tab": "participants",
+        },
+    )

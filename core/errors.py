@@ -1,0 +1,7 @@
+class DomainError(Exception):
+    """A business rule said no. The message is meant for the person who asked."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field

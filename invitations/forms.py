@@ -1,0 +1,84 @@
+from django import forms
+from django.conf import settings
+
+from contracts.forms import WIDTH_CHOICES
+from contracts.models import Contract
+from core.forms import DateInput
+from invitations.models import InvitationCode
+
+
+class GenerateCodesForm(forms.Form):
+    quantity = forms.IntegerField(
+        min_value=1,
+        max_value=settings.CODE_BATCH_MAX_QUANTITY,
+        error_messages={
+            "required": "Enter how many codes to generate.",
+            "invalid": "Enter the quantity as a whole number, e.g. 500.",
+            "min_value": "Enter a quantity of at least 1.",
+            "max_value": f"At most {settings.CODE_BATCH_MAX_QUANTITY:,} codes per batch.",
+        },
+        widget=forms.NumberInput(attrs={"autofocus": True, "inputmode": "numeric"}),
+    )
+    width = forms.TypedChoiceField(
+        choices=WIDTH_CHOICES,
+        coerce=int,
+        label="Code width",
+        help_text=("Characters in addition to the Invitation Prefix; the last is a check symbol."),
+        error_messages={"invalid_choice": "Choose a code width between 6 and 20."},
+    )
+    price = forms.ModelChoiceField(
+        queryset=None,
+        empty_label="— Select a price —",
+        error_messages={
+            "required": "Select the price the codes are for.",
+            "invalid_choice": "Choose one of this contract's prices.",
+        },
+    )
+    max_uses = forms.IntegerField(
+        min_value=1,
+        initial=1,
+        label="Max uses",
+        help_text="1 = single use; more for a shared event code.",
+    )
+    valid_from = forms.DateField(required=False, widget=DateInput())
+    valid_until = forms.DateField(required=False, widget=DateInput())
+    note = forms.CharField(
+        max_length=500, required=False, help_text="Recorded with the batch, e.g. who it is for."
+    )
+
+    def __init__(self, *args, contract: Contract, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "width": contract.default_code_width,
+                "max_uses": 1,
+                "valid_from": contract.start_date,
+                "valid_until": contract.end_date,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["price"].queryset = contract.prices.select_related("product").order_by(
+            "price_code"
+        )
+
+
+class CodeEditForm(forms.Form):
+    price = forms.ModelChoiceField(queryset=None)
+    max_uses = forms.IntegerField(min_value=1, label="Max uses")
+    valid_from = forms.DateField(required=False, widget=DateInput())
+    valid_until = forms.DateField(required=False, widget=DateInput())
+    status = forms.ChoiceField(choices=InvitationCode.Status.choices)
+
+    def __init__(self, *args, code: InvitationCode, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "price": code.price_id,
+                "max_uses": code.max_uses,
+                "valid_from": code.valid_from,
+                "valid_until": code.valid_until,
+                "status": code.status,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["price"].queryset = code.contract.prices.select_related("product")

@@ -1,0 +1,180 @@
+"""Demo data for the embedded mode: organisations, contracts, prices, participants, codes."""
+
+import secrets
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from contracts import services as contract_services
+from contracts.models import Contract, Organisation, Participant
+from core.roles import ADMINISTRATOR
+from invitations import services as code_services
+
+FIRST = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Katrin",
+    "Liam",
+    "Maja",
+    "Noah",
+    "Olivia",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tess",
+]
+LAST = [
+    "Andersen",
+    "Brown",
+    "Carvalho",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nowak",
+    "O'Brien",
+    "Petrov",
+]
+REGIONS = ["North", "South", "East", "West"]
+GROUPS = ["Sales", "Engineering", "Operations", "Finance"]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load demo organisations, contracts, prices, participants and codes; print a staff login."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username: str, **options):
+        if not Organisation.objects.filter(code="ACME").exists():
+            self._load()
+            self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+        else:
+            self.stdout.write("Demo data already present.")
+        password = secrets.token_urlsafe(9)
+        user, _ = get_user_model().objects.get_or_create(
+            username=username, defaults={"first_name": "Demo", "last_name": "Staff"}
+        )
+        user.is_staff = True
+        user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name=ADMINISTRATOR))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Staff login: http://127.0.0.1:8000/admin/login/\n"
+                f"  username: {username}\n  password: {password}\n"
+            )
+        )
+
+    @transaction.atomic
+    def _load(self) -> None:
+        today = timezone.localdate()
+        year_end = date(today.year, 12, 31) + timedelta(days=180)
+        products = {
+            key: contract_services.product_create(
+                actor=None, name=name, base_price=Decimal(price), description=desc
+            )
+            for key, name, price, desc in [
+                ("std", "Health Check – Standard", "120.00", "45-minute check with a nurse."),
+                ("prem", "Health Check – Premium", "240.00", "90 minutes with a doctor, bloods."),
+                ("flu", "Flu Vaccination", "25.00", "Seasonal flu jab."),
+                ("eye", "Eye Test", "45.00", "Full eye examination."),
+            ]
+        }
+        plan = [
+            (
+                "Acme Industries",
+                "ACME",
+                "Wellbeing 2026",
+                "WB26",
+                "ACME",
+                Contract.Status.ACTIVE,
+                [("STD", "std", "95.00", 200), ("PREM", "prem", "199.00", 50)],
+            ),
+            (
+                "Northwind Traders",
+                "NWT",
+                "Flu Season 2026",
+                "FLU26",
+                "NW",
+                Contract.Status.ACTIVE,
+                [("FLU", "flu", "19.50", 100)],
+            ),
+            (
+                "Globex Health",
+                "GLOBEX",
+                "Eye Care Pilot",
+                "EYE",
+                "",
+                Contract.Status.DRAFT,
+                [("EYE", "eye", "40.00", 0)],
+            ),
+        ]
+        n = 0
+        for org_name, org_code, contract_name, contract_code, prefix, status, prices in plan:
+            organisation = contract_services.organisation_create(
+                actor=None, name=org_name, code=org_code
+            )
+            contract = contract_services.contract_create(
+                actor=None,
+                organisation=organisation,
+                name=contract_name,
+                code=contract_code,
+                invitation_prefix=prefix,
+                start_date=today - timedelta(days=30),
+                end_date=year_end,
+                status=status,
+            )
+            Participant.objects.bulk_create(
+                Participant(
+                    contract=contract,
+                    first_name=FIRST[(n + i) % len(FIRST)],
+                    last_name=LAST[(n * 3 + i) % len(LAST)],
+                    email=f"{FIRST[(n + i) % len(FIRST)].lower()}.{i}@{org_code.lower()}.example",
+                    external_reference=f"E{1000 + i}",
+                    region=REGIONS[i % len(REGIONS)],
+                    group=GROUPS[i % len(GROUPS)],
+                )
+                for i in range(20)
+            )
+            n += 7
+            for price_code, product_key, amount, quantity in prices:
+                price = contract_services.contract_price_create(
+                    actor=None,
+                    contract=contract,
+                    product=products[product_key],
+                    price_code=price_code,
+                    amount=Decimal(amount),
+                )
+                if quantity:
+                    code_services.code_batch_create(
+                        actor=None,
+                        contract=contract,
+                        price=price,
+                        quantity=quantity,
+                        width=8,
+                        note="Demo batch",
+                    )

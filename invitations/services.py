@@ -1,0 +1,307 @@
+"""Writes for invitation codes: batch generation, edits, archive, revoke, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contracts.models import Contract, ContractPrice
+from core import codes as codelib
+from core.errors import DomainError
+from invitations.models import CodeBatch, InvitationCode
+from invitations.selectors import existing_code_count
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | None
+
+# Codes are inserted and committed this many at a time; the batch's progress moves
+# with each chunk, and a resumed batch starts after the last committed chunk.
+CHUNK_SIZE = 250_000
+SQLITE_INSERT_CHUNK = 5_000
+
+
+def _check_batch_request(
+    *,
+    contract: Contract,
+    price: ContractPrice,
+    quantity: int,
+    width: int,
+    max_uses: int,
+    valid_from: date | None,
+    valid_until: date | None,
+) -> codelib.GuessOdds:
+    errors: dict[str, str] = {}
+    if contract.status == Contract.Status.CLOSED:
+        raise DomainError(f"The contract {contract.name} is closed: no new codes can be generated.")
+    if price.contract_id != contract.pk:
+        errors["price"] = "Choose one of this contract's prices."
+    if not 1 <= quantity <= settings.CODE_BATCH_MAX_QUANTITY:
+        errors["quantity"] = f"Enter a quantity between 1 and {settings.CODE_BATCH_MAX_QUANTITY:,}."
+    if not codelib.MIN_WIDTH <= width <= codelib.MAX_WIDTH:
+        errors["width"] = (
+            f"Choose a code width between {codelib.MIN_WIDTH} and {codelib.MAX_WIDTH}."
+        )
+    if max_uses < 1:
+        errors["max_uses"] = "A code must allow at least one use."
+    if valid_from and valid_until and valid_until < valid_from:
+        errors["valid_until"] = "“Valid until” must be on or after “valid from”."
+    if errors:
+        raise ValidationError(errors)
+    odds = codelib.GuessOdds(
+        width=width,
+        existing=existing_code_count(prefix=contract.invitation_prefix, width=width),
+        quantity=quantity,
+    )
+    if not odds.safe:
+        safe = odds.smallest_safe_width
+        hint = f"Choose a width of at least {safe}." if safe else "Generate fewer codes at a time."
+        raise ValidationError(
+            {
+                "width": (
+                    f"With {odds.total:,} codes of width {width}, 1 in {odds.one_in:,} random "
+                    f"guesses would hit a code; at least 1 in {codelib.MIN_GUESS_ODDS:,} is "
+                    f"required. {hint}"
+                )
+            }
+        )
+    return odds
+
+
+def code_batch_create(
+    *,
+    actor: User,
+    contract: Contract,
+    price: ContractPrice,
+    quantity: int,
+    width: int,
+    max_uses: int = 1,
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    note: str = "",
+) -> CodeBatch:
+    """Record a batch and generate its codes: in the request when small, else in the background.
+
+    The contract row is locked while the guess odds are checked and the batch recorded,
+    so two batches started together cannot both squeeze under the density limit.
+    """
+    with transaction.atomic():
+        contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        _check_batch_request(
+            contract=contract,
+            price=price,
+            quantity=quantity,
+            width=width,
+            max_uses=max_uses,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        batch = CodeBatch.objects.create(
+            contract=contract,
+            price=price,
+            prefix=contract.invitation_prefix,
+            quantity=quantity,
+            width=width,
+            max_uses=max_uses,
+            valid_from=valid_from if valid_from is not None else contract.start_date,
+            valid_until=valid_until if valid_until is not None else contract.end_date,
+            note=note.strip(),
+            created_by=actor,
+        )
+        if quantity > settings.CODE_BATCH_SYNC_LIMIT:
+            from invitations.tasks import generate_code_batch
+
+            batch_id = batch.pk
+            transaction.on_commit(lambda: generate_code_batch.delay(batch_id))
+            return batch
+    return code_batch_generate(batch_id=batch.pk)
+
+
+def code_batch_generate(
+    *, batch_id: int, randbytes: Callable[[int], bytes] | None = None
+) -> CodeBatch:
+    """Generate the codes a batch still lacks; safe to run again after a crash.
+
+    Each chunk draws random codes, drops duplicates in memory, inserts them set-based
+    (conflicts with existing codes are skipped by the unique index, never checked
+    first), and commits together with the batch's progress. A shortfall is drawn again.
+    """
+    batch = CodeBatch.objects.select_related("contract").get(pk=batch_id)
+    if batch.status == CodeBatch.Status.DONE:
+        return batch
+    CodeBatch.objects.filter(pk=batch_id).update(status=CodeBatch.Status.RUNNING)
+    draw_options = {"randbytes": randbytes} if randbytes else {}
+    try:
+        while batch.generated < batch.quantity:
+            wanted = min(CHUNK_SIZE, batch.quantity - batch.generated)
+            with transaction.atomic():
+                inserted = 0
+                attempts = 0
+                while inserted < wanted:
+                    attempts += 1
+                    if attempts > 50:
+                        raise DomainError(
+                            "Could not find enough unused codes: choose a wider code."
+                        )
+                    candidates = list(
+                        dict.fromkeys(
+                            codelib.draw_codes(
+                                batch.prefix, batch.width, wanted - inserted, **draw_options
+                            )
+                        )
+                    )
+                    inserted += _insert_codes(batch, candidates)
+                batch.generated += inserted
+                CodeBatch.objects.filter(pk=batch_id).update(generated=batch.generated)
+    except Exception as exc:
+        CodeBatch.objects.filter(pk=batch_id).update(
+            status=CodeBatch.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        logger.exception("Code batch %s failed", batch_id)
+        raise
+    CodeBatch.objects.filter(pk=batch_id).update(
+        status=CodeBatch.Status.DONE, finished_at=timezone.now(), error=""
+    )
+    if batch.quantity >= 100_000 and connection.vendor == "postgresql":
+        # Fresh statistics keep the planner's row estimates (and our page counts) right.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {InvitationCode._meta.db_table}")
+    batch.refresh_from_db()
+    return batch
+
+
+def _insert_codes(batch: CodeBatch, candidates: list[str]) -> int:
+    """Insert candidate codes for a batch, skipping any that exist; return how many went in."""
+    if not candidates:
+        return 0
+    if connection.vendor == "postgresql":
+        return _insert_codes_postgresql(batch, candidates)
+    return _insert_codes_portable(batch, candidates)
+
+
+def _insert_codes_postgresql(batch: CodeBatch, candidates: list[str]) -> int:
+    table = InvitationCode._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE new_codes (code varchar(30)) ON COMMIT DROP")
+        with cursor.cursor.copy("COPY new_codes (code) FROM STDIN") as copy:
+            copy.write("\n".join(candidates) + "\n")
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (code, contract_id, price_id, batch_id, participant_id, status, is_archived,
+                 uses, max_uses, valid_from, valid_until, created_at)
+            SELECT code, %s, %s, %s, NULL, %s, false, 0, %s, %s, %s, %s FROM new_codes
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                batch.contract_id,
+                batch.price_id,
+                batch.pk,
+                InvitationCode.Status.ACTIVE,
+                batch.max_uses,
+                batch.valid_from,
+                batch.valid_until,
+                timezone.now(),
+            ],
+        )
+        inserted = cursor.rowcount
+        cursor.execute("DROP TABLE new_codes")
+    return inserted
+
+
+def _insert_codes_portable(batch: CodeBatch, candidates: list[str]) -> int:
+    """SQLite: INSERT OR IGNORE in chunks; the connection's change counter says what went in."""
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.total_changes
+    now = timezone.now()
+    for start in range(0, len(candidates), SQLITE_INSERT_CHUNK):
+        InvitationCode.objects.bulk_create(
+            [
+                InvitationCode(
+                    code=code,
+                    contract_id=batch.contract_id,
+                    price_id=batch.price_id,
+                    batch_id=batch.pk,
+                    max_uses=batch.max_uses,
+                    valid_from=batch.valid_from,
+                    valid_until=batch.valid_until,
+                    created_at=now,
+                )
+                for code in candidates[start : start + SQLITE_INSERT_CHUNK]
+            ],
+            ignore_conflicts=True,
+        )
+    return raw.total_changes - before
+
+
+@transaction.atomic
+def code_update(
+    *,
+    actor: User,
+    code: InvitationCode,
+    price: ContractPrice,
+    max_uses: int,
+    valid_from: date | None,
+    valid_until: date | None,
+    status: str,
+) -> InvitationCode:
+    """Edit one code's price, use limit, validity window and status."""
+    code = InvitationCode.objects.select_for_update().get(pk=code.pk)
+    errors = {}
+    if price.contract_id != code.contract_id:
+        errors["price"] = "Choose one of this contract's prices."
+    if max_uses < max(code.uses, 1):
+        errors["max_uses"] = (
+            f"This code has been used {code.uses} time{'s' if code.uses != 1 else ''}: "
+            f"the limit cannot be lower than {max(code.uses, 1)}."
+        )
+    if valid_from and valid_until and valid_until < valid_from:
+        errors["valid_until"] = "“Valid until” must be on or after “valid from”."
+    if status not in InvitationCode.Status.values:
+        errors["status"] = "Choose a status."
+    if errors:
+        raise ValidationError(errors)
+    code.price = price
+    code.max_uses = max_uses
+    code.valid_from = valid_from
+    code.valid_until = valid_until
+    code.status = status
+    code.save(update_fields=["price", "max_uses", "valid_from", "valid_until", "status"])
+    return code
+
+
+@transaction.atomic
+def code_archive(*, actor: User, code: InvitationCode, archived: bool = True) -> InvitationCode:
+    """Hide a code from the default list (or bring it back); it is kept for the record."""
+    code = InvitationCode.objects.select_for_update().get(pk=code.pk)
+    code.is_archived = archived
+    code.save(update_fields=["is_archived"])
+    return code
+
+
+@transaction.atomic
+def code_revoke(*, actor: User, code: InvitationCode) -> InvitationCode:
+    code = InvitationCode.objects.select_for_update().get(pk=code.pk)
+    code.status = InvitationCode.Status.REVOKED
+    code.save(update_fields=["status"])
+    return code
+
+
+@transaction.atomic
+def code_delete(*, actor: User, code: InvitationCode) -> None:
+    """Delete a never-used code. A used code is part of the record: revoke or archive it."""
+    code = InvitationCode.objects.select_for_update().get(pk=code.pk)
+    if code.uses > 0:
+        raise DomainError(
+            f"The code {code.code} has been used and cannot be deleted; "
+            "revoke or archive it instead."
+        )
+    code.delete()

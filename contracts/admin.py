@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from contracts import services
+from contracts import selectors, services
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.errors import DomainError
 
@@ -21,6 +23,17 @@ class RefusingDeleteMixin:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # Refuse before Django's confirmation page lists every protected code.
+        obj = self.get_object(request, object_id)
+        refusal = obj and selectors.deletion_refusal(**{self.model._meta.model_name: obj})
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return redirect(
+                reverse(f"admin:contracts_{self.model._meta.model_name}_change", args=[obj.pk])
+            )
+        return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
         try:
@@ -63,11 +76,16 @@ class ProductAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ContractPrice)
-class ContractPriceAdmin(RefusingDeleteMixin, SimpleHistoryAdmin):
+class ContractPriceAdmin(SimpleHistoryAdmin):
     list_display = ["price_code", "contract", "product", "amount", "currency"]
     list_select_related = ["contract", "product"]
     search_fields = ["price_code", "contract__name", "product__name"]
     autocomplete_fields = ["contract", "product"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def delete_model(self, request, obj):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.db.models import Count, Q, QuerySet
 
 from contracts.models import Contract, ContractPrice, Organisation, Participant
@@ -35,3 +36,31 @@ def participant_list(*, contract: Contract, search: str = "") -> QuerySet[Partic
             | Q(external_reference__icontains=search)
         )
     return qs.order_by("last_name", "first_name", "id")
+
+
+def deletion_refusal(
+    *, organisation: Organisation | None = None, contract: Contract | None = None
+) -> str | None:
+    """Why an organisation or contract cannot be deleted (it holds codes or participants)."""
+    if contract is not None:
+        contracts, what = [contract], f"The contract {contract.name}"
+    else:
+        contracts, what = (
+            list(organisation.contracts.all()),
+            f"The organisation {organisation.name}",
+        )
+    # Looked up by name: contracts must not import the invitations app that builds on it.
+    code_model = apps.get_model("invitations", "InvitationCode")
+    codes = code_model.objects.filter(contract__in=contracts).count()
+    participants = Participant.objects.filter(contract__in=contracts).count()
+    if not (codes or participants):
+        return None
+    held = []
+    if codes:
+        held.append(f"{codes:,} invitation code{'s' if codes != 1 else ''}")
+    if participants:
+        held.append(f"{participants:,} participant{'s' if participants != 1 else ''}")
+    return (
+        f"{what} cannot be deleted: it holds {' and '.join(held)}. "
+        "Close it instead, or archive the codes first."
+    )

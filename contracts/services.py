@@ -10,32 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
+from contracts import selectors
+from contracts.models import Contract, ContractPrice, Organisation, Product
 from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
 from core.errors import DomainError
 
 User = AbstractBaseUser | None
-
-
-def _holdings(contracts) -> tuple[int, int]:
-    """How many invitation codes and participants the given contracts hold."""
-    # Looked up by name: contracts must not import the invitations app that builds on it.
-    code_model = apps.get_model("invitations", "InvitationCode")
-    codes = code_model.objects.filter(contract__in=contracts).count()
-    participants = Participant.objects.filter(contract__in=contracts).count()
-    return codes, participants
-
-
-def _refusal(what: str, codes: int, participants: int) -> str:
-    held = []
-    if codes:
-        held.append(f"{codes:,} invitation code{'s' if codes != 1 else ''}")
-    if participants:
-        held.append(f"{participants:,} participant{'s' if participants != 1 else ''}")
-    return (
-        f"{what} cannot be deleted: it holds {' and '.join(held)}. "
-        "Close it instead, or archive the codes first."
-    )
 
 
 def _clean_code(value: str) -> str:
@@ -71,10 +51,10 @@ def organisation_update(
 def organisation_delete(*, actor: User, organisation: Organisation) -> None:
     """Delete an organisation and its contracts, unless any of them holds codes or participants."""
     organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    refusal = selectors.deletion_refusal(organisation=organisation)
+    if refusal:
+        raise DomainError(refusal)
     contracts = list(organisation.contracts.all())
-    codes, participants = _holdings(contracts)
-    if codes or participants:
-        raise DomainError(_refusal(f"The organisation {organisation.name}", codes, participants))
     for contract in contracts:
         contract.delete()
     organisation.delete()
@@ -184,9 +164,9 @@ def contract_update(*, actor: User, contract: Contract, **fields) -> Contract:
 def contract_delete(*, actor: User, contract: Contract) -> None:
     """Delete a contract and its prices, unless it holds codes or participants."""
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
-    codes, participants = _holdings([contract])
-    if codes or participants:
-        raise DomainError(_refusal(f"The contract {contract.name}", codes, participants))
+    refusal = selectors.deletion_refusal(contract=contract)
+    if refusal:
+        raise DomainError(refusal)
     contract.code_batches.all().delete()
     contract.delete()
 
@@ -297,6 +277,7 @@ def contract_price_update(
 @transaction.atomic
 def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
     """Remove a price from a contract unless codes were generated against it."""
+    # Looked up by name: contracts must not import the invitations app that builds on it.
     code_model = apps.get_model("invitations", "InvitationCode")
     if code_model.objects.filter(price=price).exists():
         raise DomainError(

@@ -1,0 +1,91 @@
+import os
+import socket
+
+import pytest
+from django.db import connection
+
+from core import roles
+from tests.factories import ContractPriceFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; the live server and the
+# ORM calls in browser tests are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _database_is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    if _database_is_postgresql():
+        return
+    reason = (
+        "needs PostgreSQL: running on SQLite because DATABASE_URL names no PostgreSQL "
+        "database and none answers at 127.0.0.1:5432 (CI runs these)"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def price(db):
+    return ContractPriceFactory()
+
+
+@pytest.fixture
+def contract(price):
+    return price.contract
+
+
+def _login(client, role: str | None):
+    user = UserFactory(role=role, is_staff=role is not None)
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def admin_client_role(client, db):
+    """A client signed in as a member of the Administrator role."""
+    _login(client, roles.ADMINISTRATOR)
+    return client
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(role=roles.CONTRACT_MANAGER)
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client

@@ -1,0 +1,157 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from contracts import services
+from contracts.models import Contract, ContractPrice, Organisation
+from core.errors import DomainError
+from invitations import services as code_services
+from tests.factories import (
+    ContractFactory,
+    ContractPriceFactory,
+    OrganisationFactory,
+    ParticipantFactory,
+    ProductFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_organisation_code_is_upper_cased_and_unique():
+    org = services.organisation_create(actor=None, name=" Acme ", code="acme")
+    assert (org.name, org.code) == ("Acme", "ACME")
+    with pytest.raises(ValidationError, match="already used"):
+        services.organisation_create(actor=None, name="Other", code="ACME")
+
+
+def test_contract_prefix_is_normalised():
+    contract = services.contract_create(
+        actor=None,
+        organisation=OrganisationFactory(),
+        name="C",
+        code="c1",
+        invitation_prefix="a-c o",
+    )
+    assert contract.invitation_prefix == "AC0"
+    assert contract.code == "C1"
+
+
+@pytest.mark.parametrize("prefix", ["AC!", "UU", "ABCDEFGHJKM"])
+def test_contract_prefix_outside_the_alphabet_is_refused(prefix):
+    with pytest.raises(ValidationError) as excinfo:
+        services.contract_create(
+            actor=None,
+            organisation=OrganisationFactory(),
+            name="C",
+            code="C",
+            invitation_prefix=prefix,
+        )
+    assert "invitation_prefix" in excinfo.value.error_dict
+
+
+def test_contract_end_before_start_is_refused():
+    with pytest.raises(ValidationError, match="on or after the start date"):
+        services.contract_create(
+            actor=None,
+            organisation=OrganisationFactory(),
+            name="C",
+            code="C",
+            start_date=date(2026, 5, 1),
+            end_date=date(2026, 4, 1),
+        )
+
+
+def test_contract_code_is_unique_within_its_organisation_only():
+    first = ContractFactory(code="X")
+    with pytest.raises(ValidationError, match="already has a contract"):
+        services.contract_create(actor=None, organisation=first.organisation, name="C", code="x")
+    services.contract_create(actor=None, organisation=OrganisationFactory(), name="C", code="X")
+
+
+def test_price_code_is_unique_within_the_contract():
+    price = ContractPriceFactory(price_code="STD")
+    with pytest.raises(ValidationError, match="already has a price STD"):
+        services.contract_price_create(
+            actor=None,
+            contract=price.contract,
+            product=ProductFactory(),
+            price_code="std",
+            amount=Decimal("1"),
+        )
+    other = services.contract_price_create(
+        actor=None,
+        contract=ContractFactory(),
+        product=price.product,
+        price_code="STD",
+        amount=Decimal("5.50"),
+    )
+    assert other.currency == "EUR"
+
+
+def test_contract_price_can_differ_from_the_base_price():
+    product = ProductFactory(base_price=Decimal("120.00"))
+    price = services.contract_price_create(
+        actor=None,
+        contract=ContractFactory(),
+        product=product,
+        price_code="A",
+        amount=Decimal("95"),
+    )
+    assert price.amount == Decimal("95") != product.base_price
+
+
+def test_duplicate_copies_the_contract_and_its_prices_as_a_draft():
+    price = ContractPriceFactory(price_code="STD", amount=Decimal("42.00"))
+    ContractPriceFactory(contract=price.contract, price_code="PREM")
+    copy = services.contract_duplicate(actor=None, contract=price.contract)
+    assert copy.pk != price.contract.pk
+    assert copy.status == Contract.Status.DRAFT
+    assert copy.code == f"{price.contract.code}-COPY"
+    assert sorted(copy.prices.values_list("price_code", flat=True)) == ["PREM", "STD"]
+    assert copy.prices.get(price_code="STD").amount == Decimal("42.00")
+    again = services.contract_duplicate(actor=None, contract=price.contract)
+    assert again.code == f"{price.contract.code}-COPY2"
+
+
+def test_deleting_a_contract_with_codes_is_refused_with_the_reason():
+    price = ContractPriceFactory()
+    code_services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=3, width=8
+    )
+    with pytest.raises(DomainError, match="holds 3 invitation codes"):
+        services.contract_delete(actor=None, contract=price.contract)
+    with pytest.raises(DomainError, match="holds 3 invitation codes"):
+        services.organisation_delete(actor=None, organisation=price.contract.organisation)
+    assert Contract.objects.filter(pk=price.contract.pk).exists()
+
+
+def test_deleting_a_contract_with_participants_is_refused():
+    participant = ParticipantFactory()
+    with pytest.raises(DomainError, match="1 participant"):
+        services.contract_delete(actor=None, contract=participant.contract)
+
+
+def test_an_empty_contract_and_organisation_can_be_deleted():
+    price = ContractPriceFactory()
+    organisation = price.contract.organisation
+    services.organisation_delete(actor=None, organisation=organisation)
+    assert not Organisation.objects.filter(pk=organisation.pk).exists()
+    assert not ContractPrice.objects.filter(pk=price.pk).exists()
+
+
+def test_a_price_with_codes_cannot_be_deleted():
+    price = ContractPriceFactory()
+    code_services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=1, width=8
+    )
+    with pytest.raises(DomainError, match="invitation codes use it"):
+        services.contract_price_delete(actor=None, price=price)
+
+
+def test_edits_are_recorded_in_the_history():
+    contract = ContractFactory(name="Before")
+    services.contract_update(actor=None, contract=contract, name="After")
+    names = list(contract.history.order_by("history_date").values_list("name", flat=True))
+    assert names == ["Before", "After"]

@@ -1,0 +1,74 @@
+"""Real concurrent transactions on PostgreSQL: no mocks, no shared connection."""
+
+import random
+import threading
+
+import pytest
+from django.db import connection
+
+from invitations import services
+from invitations.models import CodeBatch, InvitationCode
+from tests.factories import ContractPriceFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _run_together(*functions):
+    barrier = threading.Barrier(len(functions))
+    results, errors = {}, []
+
+    def run(index, function):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = function()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return [results[i] for i in range(len(functions))]
+
+
+def test_two_batches_drawing_the_same_codes_at_once_both_get_their_exact_quantity():
+    price = ContractPriceFactory()
+    batches = [
+        CodeBatch.objects.create(contract=price.contract, price=price, quantity=300, width=8)
+        for _ in range(2)
+    ]
+
+    def generate(batch, fresh_seed):
+        # Both first draw the very same 300 codes; whoever commits second finds them
+        # taken by the unique index and draws again.
+        rngs = [random.Random(0), random.Random(fresh_seed)]
+
+        def randbytes(n):
+            return (rngs.pop(0) if len(rngs) > 1 else rngs[0]).randbytes(n)
+
+        return lambda: services.code_batch_generate(batch_id=batch.pk, randbytes=randbytes)
+
+    done = _run_together(generate(batches[0], 1), generate(batches[1], 2))
+    assert [b.generated for b in done] == [300, 300]
+    for batch in batches:
+        assert InvitationCode.objects.filter(batch=batch).count() == 300
+    assert InvitationCode.objects.values("code").distinct().count() == 600
+
+
+def test_two_staff_members_generating_for_one_contract_at_the_same_moment():
+    price = ContractPriceFactory()
+
+    def generate(quantity):
+        return lambda: services.code_batch_create(
+            actor=None, contract=price.contract, price=price, quantity=quantity, width=7
+        )
+
+    first, second = _run_together(generate(2_000), generate(3_000))
+    assert (first.generated, second.generated) == (2_000, 3_000)
+    codes = InvitationCode.objects.filter(contract=price.contract)
+    assert codes.count() == 5_000
+    assert codes.values("code").distinct().count() == 5_000

@@ -1,0 +1,75 @@
+import pytest
+from django.urls import reverse
+
+from invitations import services
+from invitations.models import InvitationCode
+from tests.factories import ContractPriceFactory, ParticipantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser_client(client):
+    client.force_login(UserFactory(is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def codes(price):
+    services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=20, width=8
+    )
+    return InvitationCode.objects.all()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "contracts/organisation",
+        "contracts/contract",
+        "contracts/product",
+        "contracts/contractprice",
+        "contracts/participant",
+        "invitations/invitationcode",
+        "invitations/codebatch",
+    ],
+)
+def test_every_changelist_opens_and_searches(superuser_client, codes, model):
+    ParticipantFactory()
+    url = f"/admin/{model}/"
+    assert superuser_client.get(url).status_code == 200
+    assert superuser_client.get(url, {"q": "x"}).status_code == 200
+
+
+def test_admin_code_search_normalises_what_was_typed(superuser_client, codes):
+    code = codes.first().code
+    typed = f"{code[:3].lower()}-{code[3:].lower()}".replace("0", "o")
+    response = superuser_client.get("/admin/invitations/invitationcode/", {"q": typed})
+    content = response.content.decode()
+    assert content.count('<th class="field-code">') == 1
+    assert code in content
+
+
+def test_admin_does_not_delete_a_used_code(superuser_client, codes):
+    code = codes.first()
+    InvitationCode.objects.filter(pk=code.pk).update(uses=1)
+    url = reverse("admin:invitations_invitationcode_delete", args=[code.pk])
+    response = superuser_client.post(url, {"post": "yes"}, follow=True)
+    assert "has been used and cannot be deleted" in response.content.decode()
+    assert InvitationCode.objects.filter(pk=code.pk).exists()
+
+
+def test_admin_refuses_to_delete_a_contract_holding_codes(superuser_client, codes):
+    contract = codes.first().contract
+    url = reverse("admin:contracts_contract_delete", args=[contract.pk])
+    response = superuser_client.post(url, {"post": "yes"}, follow=True)
+    assert "cannot be deleted: it holds 20 invitation codes" in response.content.decode()
+
+
+def test_admin_code_list_filters_by_contract(superuser_client, codes):
+    ContractPriceFactory()
+    contract = codes.first().contract
+    response = superuser_client.get(
+        "/admin/invitations/invitationcode/", {"contract__id__exact": contract.pk}
+    )
+    assert response.content.decode().count('<th class="field-code">') == 20

@@ -1,0 +1,105 @@
+"""Every staff URL, walked with every role: allowed where the role's permissions say so."""
+
+import pytest
+from django.urls import get_resolver, reverse
+
+from core import roles
+from invitations import services
+from tests.factories import ContractPriceFactory, UserFactory
+
+ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER = (
+    roles.ADMINISTRATOR,
+    roles.CONTRACT_MANAGER,
+    roles.SUPPORT,
+    roles.FINANCE,
+    roles.VIEWER,
+)
+EVERYONE = {ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER}
+MANAGERS = {ADMIN, MANAGER}
+
+# (url name, the object its URL names, method, roles allowed)
+MATRIX = [
+    ("contracts:organisation_list", None, "get", EVERYONE),
+    ("contracts:organisation_create", None, "get", MANAGERS),
+    ("contracts:organisation_detail", "organisation", "get", EVERYONE),
+    ("contracts:organisation_edit", "organisation", "get", MANAGERS),
+    ("contracts:organisation_delete", "organisation", "get", MANAGERS),
+    ("contracts:contract_create", "organisation", "get", MANAGERS),
+    ("contracts:contract_detail", "contract", "get", EVERYONE),
+    ("contracts:contract_edit", "contract", "get", MANAGERS),
+    ("contracts:contract_delete", "contract", "get", MANAGERS),
+    ("contracts:contract_duplicate", "contract", "post", MANAGERS),
+    ("contracts:contract_pricing", "contract", "get", EVERYONE),
+    ("contracts:price_create", "contract", "get", MANAGERS),
+    ("contracts:price_edit", "price", "get", MANAGERS),
+    ("contracts:price_delete", "price", "get", MANAGERS),
+    ("contracts:product_detail", "product", "get", EVERYONE),
+    ("contracts:participant_list", "contract", "get", EVERYONE),
+    ("invitations:code_list", "contract", "get", EVERYONE),
+    ("invitations:code_generate", "contract", "get", MANAGERS),
+    ("invitations:code_export", "contract", "get", {ADMIN, MANAGER, FINANCE}),
+    ("invitations:batch_progress", "batch", "get", EVERYONE),
+    ("invitations:code_detail", "code", "get", EVERYONE),
+    ("invitations:code_edit", "code", "get", {ADMIN, MANAGER, SUPPORT}),
+    ("invitations:code_archive", "code", "post", {ADMIN, MANAGER, SUPPORT}),
+    ("invitations:code_delete", "code", "get", MANAGERS),
+]
+IDS = [m[0] for m in MATRIX]
+
+
+@pytest.fixture
+def objects(db):
+    price = ContractPriceFactory()
+    batch = services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=1, width=8
+    )
+    return {
+        "organisation": price.contract.organisation.pk,
+        "contract": price.contract.pk,
+        "price": price.pk,
+        "product": price.product_id,
+        "batch": batch.pk,
+        "code": batch.codes.get().pk,
+    }
+
+
+def _url(name: str, key: str | None, objects: dict) -> str:
+    return reverse(name, args=[objects[key]] if key else [])
+
+
+@pytest.mark.parametrize("role", sorted(EVERYONE))
+@pytest.mark.parametrize(("name", "key", "method", "allowed"), MATRIX, ids=IDS)
+def test_each_role_reaches_exactly_its_pages(client, objects, role, name, key, method, allowed):
+    client.force_login(UserFactory(role=role))
+    response = getattr(client, method)(_url(name, key, objects))
+    if role in allowed:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 302:
+            assert "/admin/login/" not in response["Location"]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("name", "key", "method", "allowed"), MATRIX, ids=IDS)
+def test_anonymous_visitors_are_sent_to_log_in(client, objects, name, key, method, allowed):
+    response = getattr(client, method)(_url(name, key, objects))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize(("name", "key", "method", "allowed"), MATRIX, ids=IDS)
+def test_a_signed_in_user_who_is_not_staff_is_refused(client, objects, name, key, method, allowed):
+    user = UserFactory(role=roles.ADMINISTRATOR, is_staff=False)
+    client.force_login(user)
+    assert getattr(client, method)(_url(name, key, objects)).status_code == 403
+
+
+def test_the_matrix_covers_every_staff_url():
+    resolver = get_resolver()
+    names = {
+        f"{namespace}:{name}"
+        for namespace in ("contracts", "invitations")
+        for name in resolver.namespace_dict[namespace][1].reverse_dict
+        if isinstance(name, str)
+    }
+    assert names == {m[0] for m in MATRIX}

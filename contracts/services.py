@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from contracts import selectors
-from contracts.models import Contract, ContractPrice, Organisation, Product
+from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
 from core.errors import DomainError
 
@@ -285,3 +285,50 @@ def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
         )
     price.code_batches.all().delete()
     price.delete()
+
+
+@transaction.atomic
+def participant_create(
+    *,
+    actor: User,
+    contract: Contract,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str = "",
+    date_of_birth: date | None = None,
+    external_reference: str = "",
+    group: str = "",
+    region: str = "",
+    notes: str = "",
+) -> Participant:
+    """Add a participant to a contract; an external reference is unique within the contract."""
+    errors = {}
+    for field, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
+        if not (value or "").strip():
+            errors[field] = "This field is required."
+    external_reference = (external_reference or "").strip()
+    if (
+        external_reference
+        and contract.participants.filter(external_reference=external_reference).exists()
+    ):
+        errors["external_reference"] = (
+            f"Another participant of this contract has the reference {external_reference}."
+        )
+    if errors:
+        raise ValidationError(errors)
+    participant = Participant(
+        contract=contract,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip().lower(),
+        phone=phone.strip(),
+        date_of_birth=date_of_birth,
+        external_reference=external_reference,
+        group=group.strip(),
+        region=region.strip(),
+        notes=notes,
+    )
+    participant.full_clean(exclude=["contract"], validate_unique=False, validate_constraints=False)
+    participant.save()
+    return participant

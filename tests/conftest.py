@@ -47,6 +47,31 @@ def redis_available() -> bool:
         return False
 
 
+@pytest.fixture
+def restore_roles(django_db_blocker):
+    """Re-create the roles after a transactional test's flush wiped the data migrations' rows.
+
+    Runs the same functions as the migrations that create the roles and grant them
+    their permissions, in migration order.
+    """
+    from django.apps import apps
+    from django.db.migrations import RunPython
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    plan = []
+    for leaf in loader.graph.leaf_nodes():
+        plan += [key for key in loader.graph.forwards_plan(leaf) if key not in plan]
+    with django_db_blocker.unblock():
+        for key in plan:
+            for operation in loader.graph.nodes[key].operations:
+                if isinstance(operation, RunPython) and operation.code.__name__ in (
+                    "create_roles",
+                    "grant_roles",
+                ):
+                    operation.code(apps, None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

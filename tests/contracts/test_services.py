@@ -155,3 +155,31 @@ def test_edits_are_recorded_in_the_history():
     services.contract_update(actor=None, contract=contract, name="After")
     names = list(contract.history.order_by("history_date").values_list("name", flat=True))
     assert names == ["Before", "After"]
+
+
+def test_a_participant_needs_a_name_and_email_and_a_unique_reference():
+    contract = ContractFactory()
+    participant = services.participant_create(
+        actor=None,
+        contract=contract,
+        first_name=" Ana ",
+        last_name="Silva",
+        email="Ana@Example.com",
+        external_reference="E1",
+    )
+    assert (participant.first_name, participant.email) == ("Ana", "ana@example.com")
+    with pytest.raises(ValidationError) as excinfo:
+        services.participant_create(
+            actor=None,
+            contract=contract,
+            first_name="",
+            last_name="B",
+            email="x@example.com",
+            external_reference="E1",
+        )
+    assert set(excinfo.value.error_dict) == {"first_name", "external_reference"}
+    with pytest.raises(ValidationError) as excinfo:
+        services.participant_create(
+            actor=None, contract=contract, first_name="A", last_name="B", email="not-an-email"
+        )
+    assert "email" in excinfo.value.error_dict

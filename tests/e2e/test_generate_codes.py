@@ -10,8 +10,11 @@ from core import roles
 from invitations.models import InvitationCode
 from tests.factories import ContractPriceFactory, UserFactory
 
-# serialized_rollback brings back the roles that the data migrations created.
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("restore_roles"),
+]
 
 
 def test_staff_generate_50_codes_open_the_menu_and_download_them(live_server, page: Page):

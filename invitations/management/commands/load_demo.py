@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts import services as contract_services
-from contracts.models import Contract, Organisation, Participant
+from contracts.models import Contract, Organisation
 from core.roles import ADMINISTRATOR
 from invitations import services as code_services
 
@@ -148,18 +148,18 @@ class Command(BaseCommand):
                 end_date=year_end,
                 status=status,
             )
-            Participant.objects.bulk_create(
-                Participant(
+            for i in range(20):
+                first = FIRST[(n + i) % len(FIRST)]
+                contract_services.participant_create(
+                    actor=None,
                     contract=contract,
-                    first_name=FIRST[(n + i) % len(FIRST)],
+                    first_name=first,
                     last_name=LAST[(n * 3 + i) % len(LAST)],
-                    email=f"{FIRST[(n + i) % len(FIRST)].lower()}.{i}@{org_code.lower()}.example",
+                    email=f"{first.lower()}.{i}@{org_code.lower()}.example",
                     external_reference=f"E{1000 + i}",
                     region=REGIONS[i % len(REGIONS)],
                     group=GROUPS[i % len(GROUPS)],
                 )
-                for i in range(20)
-            )
             n += 7
             for price_code, product_key, amount, quantity in prices:
                 price = contract_services.contract_price_create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from contracts import selectors, services
@@ -42,8 +43,8 @@ def organisation_create(request):
         {
             "form": form,
             "title": "New Organisation",
+            "cancel_url": reverse("contracts:organisation_list"),
             "submit": "Create Organisation",
-            "cancel_url": "contracts:organisation_list",
         },
     )
 
@@ -83,6 +84,7 @@ def organisation_edit(request, pk: int):
         {
             "form": form,
             "title": f"Edit {organisation.name}",
+            "cancel_url": reverse("contracts:organisation_detail", args=[organisation.pk]),
             "submit": "Save",
             "organisation": organisation,
         },
@@ -107,6 +109,7 @@ def organisation_delete(request, pk: int):
             "object": organisation,
             "kind": "organisation",
             "organisation": organisation,
+            "cancel_url": reverse("contracts:organisation_detail", args=[organisation.pk]),
             "warning": "Its contracts and their prices are deleted with it.",
         },
     )
@@ -145,6 +148,7 @@ def contract_create(request, pk: int):
         {
             "form": form,
             "title": "New Contract",
+            "cancel_url": reverse("contracts:organisation_detail", args=[organisation.pk]),
             "submit": "Create Contract",
             "organisation": organisation,
         },
@@ -188,6 +192,7 @@ def contract_edit(request, pk: int):
         {
             "form": form,
             "title": f"Edit {contract.name}",
+            "cancel_url": reverse("contracts:contract_detail", args=[contract.pk]),
             "submit": "Save",
             "organisation": contract.organisation,
             "contract": contract,
@@ -212,6 +217,7 @@ def contract_delete(request, pk: int):
         {
             "object": contract,
             "kind": "contract",
+            "cancel_url": reverse("contracts:contract_detail", args=[contract.pk]),
             "organisation": contract.organisation,
             "contract": contract,
             "warning": "Its prices are deleted with it.",
@@ -278,6 +284,7 @@ def price_create(request, pk: int):
         {
             "form": form,
             "title": "Add Product / Price",
+            "cancel_url": reverse("contracts:contract_pricing", args=[contract.pk]),
             "submit": "Add Price",
             "organisation": contract.organisation,
             "contract": contract,
@@ -304,6 +311,7 @@ def price_edit(request, pk: int):
         {
             "form": form,
             "title": f"Edit price {price.price_code}",
+            "cancel_url": reverse("contracts:contract_pricing", args=[price.contract_id]),
             "submit": "Save",
             "organisation": price.contract.organisation,
             "contract": price.contract,
@@ -328,6 +336,7 @@ def price_delete(request, pk: int):
         {
             "object": price,
             "kind": "price",
+            "cancel_url": reverse("contracts:contract_pricing", args=[price.contract_id]),
             "organisation": price.contract.organisation,
             "contract": price.contract,
         },

@@ -183,6 +183,7 @@ def code_edit(request, pk: int):
         {
             "form": form,
             "title": f"Edit code {code.code}",
+            "cancel_url": reverse("invitations:code_detail", args=[code.pk]),
             "submit": "Save",
             "contract": code.contract,
             "organisation": code.contract.organisation,
@@ -223,6 +224,7 @@ def code_delete(request, pk: int):
         {
             "object": code,
             "kind": "invitation code",
+            "cancel_url": reverse("invitations:code_detail", args=[code.pk]),
             "contract": code.contract,
             "organisation": code.contract.organisation,
             "refusal": (

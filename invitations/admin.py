@@ -22,7 +22,7 @@ class InvitationCodeAdmin(SimpleHistoryAdmin):
         "created_at",
     ]
     list_filter = ["status", "is_archived", "contract"]
-    list_select_related = ["contract", "price", "participant"]
+    list_select_related = ["contract", "price__product", "participant"]
     search_fields = ["code"]
     search_help_text = "A code typed any way: lower case, spaces, hyphens, O for 0."
     readonly_fields = ["code", "contract", "batch", "uses", "created_at"]

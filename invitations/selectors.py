@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, When
+from django.db import connections
+from django.db.models import (
+    Case,
+    CharField,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from contracts.models import Contract, ContractPrice
+from contracts.models import Contract
 from core import codes as codelib
-from invitations.models import CodeBatch, InvitationCode, code_state
+from invitations.models import CodeBatch, InvitationCode
 
 STATUS_FILTERS = {
     "active": "Active",
@@ -120,74 +133,81 @@ EXPORT_HEADER = [
 EXPORT_TRUSTED_COLUMNS = (0, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13)
 
 
+class _LocalTimestampText(Func):
+    """A timestamp as 'YYYY-MM-DD HH:MM:SS' in a named time zone, formatted by PostgreSQL.
+
+    Loading a million timestamptz values into Python and formatting them there took
+    longer than the rest of the export together.
+    """
+
+    arg_joiner = " AT TIME ZONE "
+    template = "to_char(%(expressions)s, 'YYYY-MM-DD HH24:MI:SS')"
+    output_field = CharField()
+
+
+def _state_expression(today) -> Case:
+    """code_state() as SQL, so the export needs no Python per row for it."""
+    return Case(
+        When(is_archived=True, then=Value("Archived")),
+        When(status=InvitationCode.Status.REVOKED, then=Value("Revoked")),
+        When(uses__gte=F("max_uses"), then=Value("Used")),
+        When(valid_until__lt=today, then=Value("Expired")),
+        When(valid_from__gt=today, then=Value("Not yet valid")),
+        default=Value("Active"),
+        output_field=CharField(),
+    )
+
+
 def code_export_rows(queryset: QuerySet[InvitationCode]) -> Iterator[tuple]:
-    """Rows for Download CSV, streamed from a server-side cursor; prices are read once."""
+    """Rows for Download CSV, built by the database and streamed from a server-side cursor."""
     today = timezone.localdate()
-    contract_prices = {}
+    on_postgresql = connections[queryset.db].vendor == "postgresql"
+    created = (
+        _LocalTimestampText(F("created_at"), Value(timezone.get_current_timezone_name()))
+        if on_postgresql
+        else F("created_at")
+    )
     rows = (
         queryset.order_by("id")
+        .annotate(
+            # SQLite casts 80.00 to '80': it keeps the Decimal, which prints as 80.00.
+            x_amount=Cast("price__amount", CharField()) if on_postgresql else F("price__amount"),
+            x_state=_state_expression(today),
+            x_valid_from=Cast("valid_from", CharField()),
+            x_valid_until=Cast("valid_until", CharField()),
+            x_participant=Case(
+                When(participant__isnull=True, then=Value("")),
+                default=Concat(
+                    "participant__first_name",
+                    Value(" "),
+                    "participant__last_name",
+                    output_field=CharField(),
+                ),
+            ),
+            x_created=created,
+        )
         .values_list(
             "code",
-            "price_id",
-            "status",
-            "is_archived",
+            "price__product__name",
+            "price__price_code",
+            "x_amount",
+            "price__currency",
+            "x_state",
             "uses",
             "max_uses",
-            "valid_from",
-            "valid_until",
-            "participant__first_name",
-            "participant__last_name",
+            "x_valid_from",
+            "x_valid_until",
+            "x_participant",
             "participant__email",
             "batch_id",
-            "created_at",
+            "x_created",
         )
-        .iterator(chunk_size=5_000)
+        .iterator(chunk_size=10_000)
     )
+    if on_postgresql:
+        return rows
     local = timezone.get_current_timezone()
-    for (
-        code,
-        price_id,
-        status,
-        archived,
-        uses,
-        max_uses,
-        valid_from,
-        valid_until,
-        first_name,
-        last_name,
-        email,
-        batch_id,
-        created_at,
-    ) in rows:
-        price = contract_prices.get(price_id)
-        if price is None:
-            p = ContractPrice.objects.select_related("product").get(pk=price_id)
-            price = contract_prices[price_id] = (p.product.name, p.price_code, p.amount, p.currency)
-        state = code_state(
-            is_archived=archived,
-            status=status,
-            uses=uses,
-            max_uses=max_uses,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            today=today,
-        )
-        yield (
-            code,
-            price[0],
-            price[1],
-            price[2],
-            price[3],
-            state,
-            uses,
-            max_uses,
-            valid_from.isoformat() if valid_from else "",
-            valid_until.isoformat() if valid_until else "",
-            f"{first_name} {last_name}" if first_name is not None else "",
-            email or "",
-            batch_id or "",
-            created_at.astimezone(local).strftime("%Y-%m-%d %H:%M:%S"),
-        )
+    return ((*row[:13], row[13].astimezone(local).strftime("%Y-%m-%d %H:%M:%S")) for row in rows)
 
 
 def batch_progress(*, batch_id: int) -> dict:

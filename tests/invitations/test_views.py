@@ -1,6 +1,6 @@
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.urls import reverse
@@ -157,6 +157,8 @@ def test_download_csv_streams_every_code_of_the_contract(manager_client, price):
     assert first["Amount"] == "80.00"
     assert first["Status"] == "Active"
     assert first["Valid Until"] == "2027-01-31"
+    assert (first["Participant"], first["Participant Email"]) == ("", "")
+    assert first["Valid From"] == ""
 
 
 def test_download_csv_follows_the_list_filters(manager_client, price):
@@ -172,7 +174,8 @@ def test_download_csv_defuses_formulas_in_participant_names(manager_client, pric
     participant = ParticipantFactory(contract=price.contract, first_name="=HYPERLINK(1)")
     InvitationCode.objects.update(participant=participant)
     rows = _csv(manager_client.get(reverse("invitations:code_export", args=[price.contract.pk])))
-    assert rows[0]["Participant"].startswith("'=HYPERLINK(1)")
+    assert rows[0]["Participant"] == f"'=HYPERLINK(1) {participant.last_name}"
+    assert rows[0]["Participant Email"] == participant.email
 
 
 def test_delete_asks_for_confirmation_then_deletes(manager_client, price):
@@ -248,3 +251,11 @@ def test_the_generate_form_posts_large_batches_to_the_background(
     page = manager_client.get(response["Location"]).content.decode()
     assert "Generating 30 codes in the background." in page
     assert "<progress" in page
+
+
+def test_download_csv_gives_times_in_the_configured_time_zone(manager_client, price, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    _generate(price, quantity=1)
+    InvitationCode.objects.update(created_at=datetime(2026, 7, 1, 12, 0, 5, 250_000, tzinfo=UTC))
+    rows = _csv(manager_client.get(reverse("invitations:code_export", args=[price.contract.pk])))
+    assert rows[0]["Created At"] == "2026-07-01 14:00:05"

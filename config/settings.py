@@ -143,6 +143,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # the background with a progress bar.
 CODE_BATCH_SYNC_LIMIT = env.int("CODE_BATCH_SYNC_LIMIT", default=10_000)
 CODE_BATCH_MAX_QUANTITY = 1_000_000
+# PostgreSQL connections a large batch inserts over at once (index maintenance uses a core each).
+GENERATION_CONNECTIONS = env.int("GENERATION_CONNECTIONS", default=2)
 
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -72,3 +72,52 @@ def test_two_staff_members_generating_for_one_contract_at_the_same_moment():
     codes = InvitationCode.objects.filter(contract=price.contract)
     assert codes.count() == 5_000
     assert codes.values("code").distinct().count() == 5_000
+
+
+def test_a_large_batch_is_inserted_over_parallel_connections(monkeypatch, settings):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 100)
+    settings.GENERATION_CONNECTIONS = 2
+    seen_threads = set()
+    insert = services._insert_codes
+
+    def recording_insert(batch, candidates):
+        seen_threads.add(threading.get_ident())
+        return insert(batch, candidates)
+
+    monkeypatch.setattr(services, "_insert_codes", recording_insert)
+    price = ContractPriceFactory()
+    batch = services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=1_050, width=8
+    )
+    assert (batch.status, batch.generated) == ("done", 1_050)
+    assert InvitationCode.objects.filter(batch=batch).values("code").distinct().count() == 1_050
+    assert len(seen_threads) == 2
+    assert threading.get_ident() not in seen_threads
+
+
+def test_a_parallel_batch_that_fails_keeps_its_committed_chunks_and_resumes(monkeypatch, settings):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 100)
+    settings.GENERATION_CONNECTIONS = 2
+    insert = services._insert_codes
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def failing_once(batch, candidates):
+        with lock:
+            calls["n"] += 1
+            fail = calls["n"] == 3
+        if fail:
+            raise OSError("connection lost")
+        return insert(batch, candidates)
+
+    monkeypatch.setattr(services, "_insert_codes", failing_once)
+    price = ContractPriceFactory()
+    batch = CodeBatch.objects.create(contract=price.contract, price=price, quantity=500, width=8)
+    with pytest.raises(OSError):
+        services.code_batch_generate(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == "failed"
+    assert batch.generated == 400  # four of five chunks committed, the failed one wrote nothing
+    assert InvitationCode.objects.filter(batch=batch).count() == 400
+    done = services.code_batch_generate(batch_id=batch.pk)
+    assert (done.status, done.generated, done.codes.count()) == ("done", 500, 500)

@@ -1,56 +1,36 @@
-from django.contrib import admin, messages
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from contracts import selectors, services
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
-from core.errors import DomainError
+from core.admin import ServiceDeleteMixin
 
 
 class ContractPriceInline(admin.TabularInline):
+    """Shown for reference; prices are added and changed on their own pages."""
+
     model = ContractPrice
     extra = 0
-    autocomplete_fields = ["product"]
-
-
-class RefusingDeleteMixin:
-    """Admin deletes go through the service, which refuses when codes or participants exist."""
-
-    delete_service = None
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def delete_view(self, request, object_id, extra_context=None):
-        # Refuse before Django's confirmation page lists every protected code.
-        obj = self.get_object(request, object_id)
-        refusal = obj and selectors.deletion_refusal(**{self.model._meta.model_name: obj})
-        if refusal:
-            self.message_user(request, refusal, messages.ERROR)
-            return redirect(
-                reverse(f"admin:contracts_{self.model._meta.model_name}_change", args=[obj.pk])
-            )
-        return super().delete_view(request, object_id, extra_context)
-
-    def delete_model(self, request, obj):
-        try:
-            type(self).delete_service(actor=request.user, **{self.model._meta.model_name: obj})
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+    max_num = 0
+    can_delete = False
+    fields = readonly_fields = ["price_code", "product", "amount", "currency"]
+    show_change_link = True
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(RefusingDeleteMixin, SimpleHistoryAdmin):
+class OrganisationAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
     list_display = ["name", "code", "created_at"]
     search_fields = ["name", "code"]
-    delete_service = services.organisation_delete
+
+    def deletion_refusal(self, obj):
+        return selectors.deletion_refusal(organisation=obj)
+
+    def delete_with_service(self, request, obj):
+        services.organisation_delete(actor=request.user, organisation=obj)
 
 
 @admin.register(Contract)
-class ContractAdmin(RefusingDeleteMixin, SimpleHistoryAdmin):
+class ContractAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
     list_display = [
         "name",
         "organisation",
@@ -66,7 +46,12 @@ class ContractAdmin(RefusingDeleteMixin, SimpleHistoryAdmin):
     autocomplete_fields = ["organisation"]
     inlines = [ContractPriceInline]
     readonly_fields = ["created_by", "created_at"]
-    delete_service = services.contract_delete
+
+    def deletion_refusal(self, obj):
+        return selectors.deletion_refusal(contract=obj)
+
+    def delete_with_service(self, request, obj):
+        services.contract_delete(actor=request.user, contract=obj)
 
 
 @admin.register(Product)
@@ -76,22 +61,17 @@ class ProductAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ContractPrice)
-class ContractPriceAdmin(SimpleHistoryAdmin):
+class ContractPriceAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
     list_display = ["price_code", "contract", "product", "amount", "currency"]
     list_select_related = ["contract", "product"]
     search_fields = ["price_code", "contract__name", "product__name"]
     autocomplete_fields = ["contract", "product"]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def deletion_refusal(self, obj):
+        return selectors.price_deletion_refusal(price=obj)
 
-    def delete_model(self, request, obj):
-        try:
-            services.contract_price_delete(actor=request.user, price=obj)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+    def delete_with_service(self, request, obj):
+        services.contract_price_delete(actor=request.user, price=obj)
 
 
 @admin.register(Participant)

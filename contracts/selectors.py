@@ -64,3 +64,11 @@ def deletion_refusal(
         f"{what} cannot be deleted: it holds {' and '.join(held)}. "
         "Close it instead, or archive the codes first."
     )
+
+
+def price_deletion_refusal(*, price: ContractPrice) -> str | None:
+    """Why a contract price cannot be deleted (codes were generated against it)."""
+    code_model = apps.get_model("invitations", "InvitationCode")
+    if code_model.objects.filter(price=price).exists():
+        return f"The price {price.price_code} cannot be deleted: invitation codes use it."
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -277,12 +276,9 @@ def contract_price_update(
 @transaction.atomic
 def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
     """Remove a price from a contract unless codes were generated against it."""
-    # Looked up by name: contracts must not import the invitations app that builds on it.
-    code_model = apps.get_model("invitations", "InvitationCode")
-    if code_model.objects.filter(price=price).exists():
-        raise DomainError(
-            f"The price {price.price_code} cannot be deleted: invitation codes use it."
-        )
+    refusal = selectors.price_deletion_refusal(price=price)
+    if refusal:
+        raise DomainError(refusal)
     price.code_batches.all().delete()
     price.delete()
 

@@ -1,14 +1,14 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.errors import DomainError
+from core.admin import ServiceDeleteMixin
 from core.pagination import EstimatedCountPaginator
 from invitations import selectors, services
 from invitations.models import CodeBatch, InvitationCode
 
 
 @admin.register(InvitationCode)
-class InvitationCodeAdmin(SimpleHistoryAdmin):
+class InvitationCodeAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
     list_display = [
         "code",
         "contract",
@@ -38,16 +38,11 @@ class InvitationCodeAdmin(SimpleHistoryAdmin):
             return queryset, False
         return queryset.filter(selectors.code_search_filter(search_term)), False
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def deletion_refusal(self, obj):
+        return selectors.code_deletion_refusal(code=obj)
 
-    def delete_model(self, request, obj):
-        try:
-            services.code_delete(actor=request.user, code=obj)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+    def delete_with_service(self, request, obj):
+        services.code_delete(actor=request.user, code=obj)
 
     def has_add_permission(self, request):
         return False  # codes are generated in batches: Contract → Invitation Codes → Generate Codes

@@ -220,3 +220,13 @@ def batch_progress(*, batch_id: int) -> dict:
         "percent": batch.percent,
         "error": batch.error,
     }
+
+
+def code_deletion_refusal(*, code: InvitationCode) -> str | None:
+    """Why a code cannot be deleted: a used code is part of the record."""
+    if code.uses > 0:
+        return (
+            f"The code {code.code} has been used and cannot be deleted; "
+            "revoke or archive it instead."
+        )
+    return None

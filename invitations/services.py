@@ -18,7 +18,7 @@ from contracts.models import Contract, ContractPrice
 from core import codes as codelib
 from core.errors import DomainError
 from invitations.models import CodeBatch, InvitationCode
-from invitations.selectors import existing_code_count
+from invitations.selectors import code_deletion_refusal, existing_code_count
 
 logger = logging.getLogger(__name__)
 
@@ -332,9 +332,7 @@ def code_revoke(*, actor: User, code: InvitationCode) -> InvitationCode:
 def code_delete(*, actor: User, code: InvitationCode) -> None:
     """Delete a never-used code. A used code is part of the record: revoke or archive it."""
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
-    if code.uses > 0:
-        raise DomainError(
-            f"The code {code.code} has been used and cannot be deleted; "
-            "revoke or archive it instead."
-        )
+    refusal = code_deletion_refusal(code=code)
+    if refusal:
+        raise DomainError(refusal)
     code.delete()

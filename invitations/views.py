@@ -227,10 +227,6 @@ def code_delete(request, pk: int):
             "cancel_url": reverse("invitations:code_detail", args=[code.pk]),
             "contract": code.contract,
             "organisation": code.contract.organisation,
-            "refusal": (
-                "This code has been used, so it cannot be deleted: revoke or archive it instead."
-                if code.uses
-                else ""
-            ),
+            "refusal": selectors.code_deletion_refusal(code=code),
         },
     )

@@ -73,3 +73,18 @@ def test_admin_code_list_filters_by_contract(superuser_client, codes):
         "/admin/invitations/invitationcode/", {"contract__id__exact": contract.pk}
     )
     assert response.content.decode().count('<th class="field-code">') == 20
+
+
+def test_admin_refuses_to_delete_a_price_that_codes_use(superuser_client, codes):
+    price = codes.first().price
+    url = reverse("admin:contracts_contractprice_delete", args=[price.pk])
+    response = superuser_client.get(url, follow=True)
+    assert "cannot be deleted: invitation codes use it" in response.content.decode()
+    assert "deleted successfully" not in response.content.decode()
+
+
+def test_admin_deletes_an_unused_code_through_the_service(superuser_client, codes):
+    code = codes.first()
+    url = reverse("admin:invitations_invitationcode_delete", args=[code.pk])
+    superuser_client.post(url, {"post": "yes"})
+    assert not InvitationCode.objects.filter(pk=code.pk).exists()

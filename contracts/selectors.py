@@ -51,6 +51,11 @@ def deletion_refusal(
         )
     # Looked up by name: contracts must not import the invitations app that builds on it.
     code_model = apps.get_model("invitations", "InvitationCode")
+    batch_model = apps.get_model("invitations", "CodeBatch")
+    if batch_model.objects.filter(
+        contract__in=contracts, status__in=("queued", "running")
+    ).exists():
+        return f"{what} cannot be deleted now: invitation codes are being generated for it."
     codes = code_model.objects.filter(contract__in=contracts).count()
     participants = Participant.objects.filter(contract__in=contracts).count()
     if not (codes or participants):
@@ -60,10 +65,8 @@ def deletion_refusal(
         held.append(f"{codes:,} invitation code{'s' if codes != 1 else ''}")
     if participants:
         held.append(f"{participants:,} participant{'s' if participants != 1 else ''}")
-    return (
-        f"{what} cannot be deleted: it holds {' and '.join(held)}. "
-        "Close it instead, or archive the codes first."
-    )
+    advice = "Close the contract instead." if contract else "Close its contracts instead."
+    return f"{what} cannot be deleted: it holds {' and '.join(held)}. {advice}"
 
 
 def price_deletion_refusal(*, price: ContractPrice) -> str | None:
@@ -71,4 +74,7 @@ def price_deletion_refusal(*, price: ContractPrice) -> str | None:
     code_model = apps.get_model("invitations", "InvitationCode")
     if code_model.objects.filter(price=price).exists():
         return f"The price {price.price_code} cannot be deleted: invitation codes use it."
+    batch_model = apps.get_model("invitations", "CodeBatch")
+    if batch_model.objects.filter(price=price, status__in=("queued", "running")).exists():
+        return f"The price {price.price_code} cannot be deleted now: codes are being generated."
     return None

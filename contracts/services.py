@@ -17,6 +17,19 @@ from core.errors import DomainError
 User = AbstractBaseUser | None
 
 
+def _unique(field: str, message: str, create):
+    """Run `create` in a savepoint; a unique index that says no becomes a field error.
+
+    The checks before it give the friendly message in the common case; this catches the
+    concurrent one, where the index, not the check, decides.
+    """
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError as exc:
+        raise ValidationError({field: message}) from exc
+
+
 def _clean_code(value: str) -> str:
     value = (value or "").strip().upper()
     if not value:
@@ -28,9 +41,10 @@ def _clean_code(value: str) -> str:
 def organisation_create(*, actor: User, name: str, code: str) -> Organisation:
     """Create an organisation; its code is upper-cased and must be unused."""
     code = _clean_code(code)
+    taken = f"The code {code} is already used by another organisation."
     if Organisation.objects.filter(code=code).exists():
-        raise ValidationError({"code": f"The code {code} is already used by another organisation."})
-    return Organisation.objects.create(name=name.strip(), code=code)
+        raise ValidationError({"code": taken})
+    return _unique("code", taken, lambda: Organisation.objects.create(name=name.strip(), code=code))
 
 
 @transaction.atomic
@@ -38,11 +52,12 @@ def organisation_update(
     *, actor: User, organisation: Organisation, name: str, code: str
 ) -> Organisation:
     code = _clean_code(code)
+    taken = f"The code {code} is already used by another organisation."
     if Organisation.objects.filter(code=code).exclude(pk=organisation.pk).exists():
-        raise ValidationError({"code": f"The code {code} is already used by another organisation."})
+        raise ValidationError({"code": taken})
     organisation.name = name.strip()
     organisation.code = code
-    organisation.save(update_fields=["name", "code"])
+    _unique("code", taken, lambda: organisation.save(update_fields=["name", "code"]))
     return organisation
 
 
@@ -53,9 +68,8 @@ def organisation_delete(*, actor: User, organisation: Organisation) -> None:
     refusal = selectors.deletion_refusal(organisation=organisation)
     if refusal:
         raise DomainError(refusal)
-    contracts = list(organisation.contracts.all())
-    for contract in contracts:
-        contract.delete()
+    for contract in organisation.contracts.all():
+        contract_delete(actor=actor, contract=contract)
     organisation.delete()
 
 
@@ -112,17 +126,21 @@ def contract_create(
         default_code_width=default_code_width,
     )
     _unique_contract_code(organisation, code, None)
-    return Contract.objects.create(
-        organisation=organisation,
-        name=name.strip(),
-        code=code,
-        invitation_prefix=prefix,
-        start_date=start_date,
-        end_date=end_date,
-        status=status,
-        currency=currency,
-        default_code_width=default_code_width,
-        created_by=actor,
+    return _unique(
+        "code",
+        f"{organisation.name} already has a contract with code {code}.",
+        lambda: Contract.objects.create(
+            organisation=organisation,
+            name=name.strip(),
+            code=code,
+            invitation_prefix=prefix,
+            start_date=start_date,
+            end_date=end_date,
+            status=status,
+            currency=currency,
+            default_code_width=default_code_width,
+            created_by=actor,
+        ),
     )
 
 
@@ -155,40 +173,56 @@ def contract_update(*, actor: User, contract: Contract, **fields) -> Contract:
     _unique_contract_code(contract.organisation, values["code"], contract.pk)
     for field, value in values.items():
         setattr(contract, field, value)
-    contract.save(update_fields=list(CONTRACT_EDITABLE))
+    _unique(
+        "code",
+        f"{contract.organisation.name} already has a contract with code {values['code']}.",
+        lambda: contract.save(update_fields=list(CONTRACT_EDITABLE)),
+    )
     return contract
 
 
 @transaction.atomic
 def contract_delete(*, actor: User, contract: Contract) -> None:
-    """Delete a contract and its prices, unless it holds codes or participants."""
+    """Delete a contract with its prices and batch log, unless it holds codes or participants.
+
+    The row lock waits for any chunk of codes being inserted to commit (the generator
+    holds the contract FOR KEY SHARE), so the check below sees those codes too.
+    """
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
     refusal = selectors.deletion_refusal(contract=contract)
     if refusal:
         raise DomainError(refusal)
-    contract.code_batches.all().delete()
     contract.delete()
 
 
 @transaction.atomic
 def contract_duplicate(*, actor: User, contract: Contract) -> Contract:
     """Copy a contract with its prices, as a draft: a starting point for a new contract."""
-    base = f"{contract.code}-COPY"
-    code, n = base, 1
-    while Contract.objects.filter(organisation=contract.organisation, code=code).exists():
+    # Room for "-COPY" and a number within the 40 characters of the code.
+    base = f"{contract.code[:32]}-COPY"
+    taken = set(
+        Contract.objects.filter(
+            organisation=contract.organisation, code__startswith=base
+        ).values_list("code", flat=True)
+    )
+    n = 1
+    while (code := base if n == 1 else f"{base}{n}") in taken:
         n += 1
-        code = f"{base}{n}"
-    copy = Contract.objects.create(
-        organisation=contract.organisation,
-        name=f"Copy of {contract.name}"[:200],
-        code=code,
-        invitation_prefix=contract.invitation_prefix,
-        start_date=contract.start_date,
-        end_date=contract.end_date,
-        status=Contract.Status.DRAFT,
-        currency=contract.currency,
-        default_code_width=contract.default_code_width,
-        created_by=actor,
+    copy = _unique(
+        "code",
+        f"Another contract took the code {code} at the same moment: try again.",
+        lambda: Contract.objects.create(
+            organisation=contract.organisation,
+            name=f"Copy of {contract.name}"[:200],
+            code=code,
+            invitation_prefix=contract.invitation_prefix,
+            start_date=contract.start_date,
+            end_date=contract.end_date,
+            status=Contract.Status.DRAFT,
+            currency=contract.currency,
+            default_code_width=contract.default_code_width,
+            created_by=actor,
+        ),
     )
     ContractPrice.objects.bulk_create(
         ContractPrice(
@@ -214,10 +248,38 @@ def product_create(
     )
 
 
-def _clean_price_code(price_code: str) -> str:
+@transaction.atomic
+def product_update(
+    *,
+    actor: User,
+    product: Product,
+    name: str,
+    base_price: Decimal,
+    currency: str,
+    description: str = "",
+) -> Product:
+    if base_price < 0:
+        raise ValidationError({"base_price": "The base price cannot be negative."})
+    product.name = name.strip()
+    product.description = description
+    product.base_price = base_price
+    product.currency = currency
+    product.save(update_fields=["name", "description", "base_price", "currency"])
+    return product
+
+
+def price_code_clean(price_code: str) -> str:
+    """A price code as stored: trimmed, upper-case, safe to put in a spreadsheet cell."""
     price_code = (price_code or "").strip().upper()
     if not price_code:
         raise ValidationError({"price_code": "Enter a price code."})
+    if price_code.startswith(("=", "+", "-", "@")):
+        raise ValidationError(
+            {
+                "price_code": "A price code cannot start with = + - or @: "
+                "spreadsheets would read it as a formula."
+            }
+        )
     if any(ch in price_code for ch in ",;\"'\t\r\n"):
         raise ValidationError(
             {"price_code": "A price code cannot hold commas, semicolons, quotes or tabs."}
@@ -236,7 +298,7 @@ def contract_price_create(
     currency: str | None = None,
 ) -> ContractPrice:
     """Add a product to a contract at the contract's own price, under a unique price code."""
-    price_code = _clean_price_code(price_code)
+    price_code = price_code_clean(price_code)
     if amount < 0:
         raise ValidationError({"amount": "The amount cannot be negative."})
     if ContractPrice.objects.filter(contract=contract, price_code=price_code).exists():
@@ -257,10 +319,49 @@ def contract_price_create(
 
 
 @transaction.atomic
+def contract_price_add(
+    *,
+    actor: User,
+    contract: Contract,
+    product: Product | None,
+    price_code: str,
+    amount: Decimal,
+    currency: str | None = None,
+    new_product_name: str = "",
+    new_product_description: str = "",
+    new_product_base_price: Decimal | None = None,
+) -> ContractPrice:
+    """Add Product / Price: an existing product, or a new one, at the contract's price.
+
+    One transaction: a refused price leaves no new product behind.
+    """
+    if product is None:
+        if not new_product_name.strip() or new_product_base_price is None:
+            raise ValidationError(
+                {"new_product_name": "Choose a product or name a new one with its base price."}
+            )
+        product = product_create(
+            actor=actor,
+            name=new_product_name,
+            description=new_product_description,
+            base_price=new_product_base_price,
+            currency=currency or contract.currency,
+        )
+    return contract_price_create(
+        actor=actor,
+        contract=contract,
+        product=product,
+        price_code=price_code,
+        amount=amount,
+        currency=currency,
+    )
+
+
+@transaction.atomic
 def contract_price_update(
     *, actor: User, price: ContractPrice, price_code: str, amount: Decimal, currency: str
 ) -> ContractPrice:
-    price_code = _clean_price_code(price_code)
+    price_code = price_code_clean(price_code)
     if amount < 0:
         raise ValidationError({"amount": "The amount cannot be negative."})
     clash = ContractPrice.objects.filter(contract=price.contract, price_code=price_code)
@@ -276,11 +377,53 @@ def contract_price_update(
 @transaction.atomic
 def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
     """Remove a price from a contract unless codes were generated against it."""
+    price = ContractPrice.objects.select_for_update().get(pk=price.pk)  # waits for a chunk
     refusal = selectors.price_deletion_refusal(price=price)
     if refusal:
         raise DomainError(refusal)
-    price.code_batches.all().delete()
     price.delete()
+
+
+PARTICIPANT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "external_reference",
+    "group",
+    "region",
+    "notes",
+)
+
+
+def _participant_values(contract: Contract, exclude_pk: int | None, **fields) -> dict:
+    """Clean and check a participant's details; raise ValidationError naming the fields."""
+    values = {field: fields.get(field) for field in PARTICIPANT_FIELDS}
+    for field in PARTICIPANT_FIELDS:
+        if field != "date_of_birth":
+            values[field] = (values[field] or "").strip()
+    values["email"] = values["email"].lower()
+    errors = {
+        field: "This field is required."
+        for field in ("first_name", "last_name", "email")
+        if not values[field]
+    }
+    reference = values["external_reference"]
+    if reference:
+        clash = contract.participants.filter(external_reference=reference)
+        if exclude_pk:
+            clash = clash.exclude(pk=exclude_pk)
+        if clash.exists():
+            errors["external_reference"] = (
+                f"Another participant of this contract has the reference {reference}."
+            )
+    if errors:
+        raise ValidationError(errors)
+    Participant(contract=contract, **values).full_clean(
+        exclude=["contract"], validate_unique=False, validate_constraints=False
+    )
+    return values
 
 
 @transaction.atomic
@@ -299,32 +442,39 @@ def participant_create(
     notes: str = "",
 ) -> Participant:
     """Add a participant to a contract; an external reference is unique within the contract."""
-    errors = {}
-    for field, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
-        if not (value or "").strip():
-            errors[field] = "This field is required."
-    external_reference = (external_reference or "").strip()
-    if (
-        external_reference
-        and contract.participants.filter(external_reference=external_reference).exists()
-    ):
-        errors["external_reference"] = (
-            f"Another participant of this contract has the reference {external_reference}."
-        )
-    if errors:
-        raise ValidationError(errors)
-    participant = Participant(
-        contract=contract,
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
-        email=email.strip().lower(),
-        phone=phone.strip(),
+    values = _participant_values(
+        contract,
+        None,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
         date_of_birth=date_of_birth,
         external_reference=external_reference,
-        group=group.strip(),
-        region=region.strip(),
+        group=group,
+        region=region,
         notes=notes,
     )
-    participant.full_clean(exclude=["contract"], validate_unique=False, validate_constraints=False)
-    participant.save()
+    return _unique(
+        "external_reference",
+        "Another participant of this contract has this reference.",
+        lambda: Participant.objects.create(contract=contract, **values),
+    )
+
+
+@transaction.atomic
+def participant_update(*, actor: User, participant: Participant, **fields) -> Participant:
+    """Change a participant's details (the contract stays)."""
+    unknown = set(fields) - set(PARTICIPANT_FIELDS)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    current = {field: getattr(participant, field) for field in PARTICIPANT_FIELDS}
+    values = _participant_values(participant.contract, participant.pk, **(current | fields))
+    for field, value in values.items():
+        setattr(participant, field, value)
+    _unique(
+        "external_reference",
+        "Another participant of this contract has this reference.",
+        lambda: participant.save(update_fields=list(PARTICIPANT_FIELDS)),
+    )
     return participant

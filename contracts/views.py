@@ -108,6 +108,7 @@ def organisation_delete(request, pk: int):
         {
             "object": organisation,
             "kind": "organisation",
+            "refusal": selectors.deletion_refusal(organisation=organisation),
             "organisation": organisation,
             "cancel_url": reverse("contracts:organisation_detail", args=[organisation.pk]),
             "warning": "Its contracts and their prices are deleted with it.",
@@ -217,6 +218,7 @@ def contract_delete(request, pk: int):
         {
             "object": contract,
             "kind": "contract",
+            "refusal": selectors.deletion_refusal(contract=contract),
             "cancel_url": reverse("contracts:contract_detail", args=[contract.pk]),
             "organisation": contract.organisation,
             "contract": contract,
@@ -258,21 +260,7 @@ def price_create(request, pk: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            product = data["product"] or services.product_create(
-                actor=request.user,
-                name=data["new_product_name"],
-                description=data["new_product_description"],
-                base_price=data["new_product_base_price"],
-                currency=data["currency"],
-            )
-            services.contract_price_create(
-                actor=request.user,
-                contract=contract,
-                product=product,
-                price_code=data["price_code"],
-                amount=data["amount"],
-                currency=data["currency"],
-            )
+            services.contract_price_add(actor=request.user, contract=contract, **data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -336,6 +324,7 @@ def price_delete(request, pk: int):
         {
             "object": price,
             "kind": "price",
+            "refusal": selectors.price_deletion_refusal(price=price),
             "cancel_url": reverse("contracts:contract_pricing", args=[price.contract_id]),
             "organisation": price.contract.organisation,
             "contract": price.contract,

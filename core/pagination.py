@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
@@ -43,8 +43,9 @@ class EstimatedCountPaginator(Paginator):
                 return estimate
         return super().count
 
-    def get_page(self, number):
-        """Like Paginator.get_page, but an estimate that overshoots lands on the last real page."""
+    def get_page(self, number) -> Page:
+        """Like Paginator.get_page; when an estimate overshot and the page is empty, count
+        exactly once and land on the last real page."""
         try:
             number = self.validate_number(number)
         except PageNotAnInteger:
@@ -53,8 +54,22 @@ class EstimatedCountPaginator(Paginator):
             number = self.num_pages
         page = self.page(number)
         if self.is_estimate and number > 1 and not page.object_list:
-            return self.page(1)
+            self.is_estimate = False
+            self.__dict__["count"] = Paginator.count.func(self)
+            self.__dict__.pop("num_pages", None)
+            page = self.page(min(number, self.num_pages))
         return page
+
+    def _get_page(self, *args, **kwargs) -> Page:
+        return _EstimatedPage(*args, **kwargs)
+
+
+class _EstimatedPage(Page):
+    def has_next(self) -> bool:
+        # A short page is the last one, whatever the estimate says.
+        if self.paginator.is_estimate and len(self.object_list) < self.paginator.per_page:
+            return False
+        return super().has_next()
 
 
 def paginate(request, queryset, per_page: int = 50) -> dict:

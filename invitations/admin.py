@@ -25,8 +25,23 @@ class InvitationCodeAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
     list_select_related = ["contract", "price__product", "participant"]
     search_fields = ["code"]
     search_help_text = "A code typed any way: lower case, spaces, hyphens, O for 0."
-    readonly_fields = ["code", "contract", "batch", "uses", "created_at"]
-    raw_id_fields = ["participant", "price"]
+    # The price and participant change on the staff pages, where the contract's own
+    # choices are offered; here they are shown only.
+    fields = [
+        "code",
+        "contract",
+        "price",
+        "participant",
+        "batch",
+        "status",
+        "is_archived",
+        "uses",
+        "max_uses",
+        "valid_from",
+        "valid_until",
+        "created_at",
+    ]
+    readonly_fields = ["code", "contract", "price", "participant", "batch", "uses", "created_at"]
     # A million rows: no full COUNT(*) per page view, and a planner estimate for paging.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -37,6 +52,19 @@ class InvitationCodeAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
         if not search_term:
             return queryset, False
         return queryset.filter(selectors.code_search_filter(search_term)), False
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.code_update(
+            actor=request.user,
+            code=obj,
+            price=obj.price,
+            max_uses=obj.max_uses,
+            valid_from=obj.valid_from,
+            valid_until=obj.valid_until,
+            status=obj.status,
+        )
+        if "is_archived" in form.changed_data:
+            services.code_archive(actor=request.user, code=obj, archived=obj.is_archived)
 
     def deletion_refusal(self, obj):
         return selectors.code_deletion_refusal(code=obj)

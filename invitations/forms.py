@@ -57,9 +57,10 @@ class GenerateCodesForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        self.fields["price"].queryset = contract.prices.select_related("product").order_by(
-            "price_code"
-        )
+        prices = contract.prices.select_related("product").order_by("price_code")
+        self.fields["price"].queryset = prices
+        if len(prices) == 1 and not self.is_bound:
+            self.initial["price"] = prices[0].pk
 
 
 class CodeEditForm(forms.Form):

@@ -47,8 +47,10 @@ class CodeBatch(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="code_batches")
-    price = models.ForeignKey(ContractPrice, on_delete=models.PROTECT, related_name="code_batches")
+    # A batch is the log of a generation; it goes with its contract or price, which can
+    # only be deleted while no code exists (the codes' own PROTECT and the services).
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="code_batches")
+    price = models.ForeignKey(ContractPrice, on_delete=models.CASCADE, related_name="code_batches")
     prefix = models.CharField(max_length=MAX_PREFIX_LENGTH, blank=True)
     quantity = models.PositiveIntegerField()
     width = models.PositiveSmallIntegerField()

@@ -62,13 +62,18 @@ def guess_odds(*, contract: Contract, width: int, quantity: int) -> codelib.Gues
 
 
 def code_search_filter(query: str) -> Q:
-    """Match a code typed any way: lower case, spaces, hyphens, O for 0, I or L for 1."""
+    """Match a code typed any way (lower case, spaces, hyphens, O for 0, I or L for 1),
+    whole or its beginning: one prefix match on the unique index serves both."""
     normalised = codelib.normalise(query)
     if not normalised:
         return Q()
-    if codelib.has_valid_check(normalised):
-        return Q(code=normalised)
     return Q(code__startswith=normalised)
+
+
+def search_looks_mistyped(query: str, *, min_length: int) -> bool:
+    """A whole code whose check symbol fails: most likely one character is mistyped."""
+    normalised = codelib.normalise(query)
+    return len(normalised) >= min_length and not codelib.has_valid_check(normalised)
 
 
 def code_list(
@@ -130,7 +135,8 @@ EXPORT_HEADER = [
     "Created At",
 ]
 # Columns that only ever hold text we generated: the export skips their formula check.
-EXPORT_TRUSTED_COLUMNS = (0, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13)
+# Product, price code, participant and email are typed by people and stay checked.
+EXPORT_TRUSTED_COLUMNS = (0, 3, 4, 5, 6, 7, 8, 9, 12, 13)
 
 
 class _LocalTimestampText(Func):

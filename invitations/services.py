@@ -17,6 +17,7 @@ from django.utils import timezone
 from contracts.models import Contract, ContractPrice
 from core import codes as codelib
 from core.errors import DomainError
+from core.locks import advisory_xact_lock
 from invitations.models import CodeBatch, InvitationCode
 from invitations.selectors import code_deletion_refusal, existing_code_count
 
@@ -43,6 +44,10 @@ def _check_batch_request(
     errors: dict[str, str] = {}
     if contract.status == Contract.Status.CLOSED:
         raise DomainError(f"The contract {contract.name} is closed: no new codes can be generated.")
+    try:
+        codelib.normalise_prefix(contract.invitation_prefix)
+    except codelib.CodeError as exc:
+        raise DomainError(f"The contract's Invitation Prefix is not valid: {exc}") from exc
     if price.contract_id != contract.pk:
         errors["price"] = "Choose one of this contract's prices."
     if not 1 <= quantity <= settings.CODE_BATCH_MAX_QUANTITY:
@@ -91,11 +96,13 @@ def code_batch_create(
 ) -> CodeBatch:
     """Record a batch and generate its codes: in the request when small, else in the background.
 
-    The contract row is locked while the guess odds are checked and the batch recorded,
-    so two batches started together cannot both squeeze under the density limit.
+    The prefix and width are locked while the guess odds are checked and the batch
+    recorded, so two batches started together, for this contract or any other sharing
+    the prefix, cannot both squeeze under the density limit.
     """
     with transaction.atomic():
         contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        advisory_xact_lock(f"code-odds:{contract.invitation_prefix}:{width}")
         _check_batch_request(
             contract=contract,
             price=price,
@@ -142,7 +149,12 @@ def code_batch_generate(
     transaction, chunks are inserted over GENERATION_CONNECTIONS connections at once:
     index maintenance is most of the work, and the server does it on every core.
     """
-    batch = CodeBatch.objects.select_related("contract").get(pk=batch_id)
+    try:
+        batch = CodeBatch.objects.select_related("contract").get(pk=batch_id)
+    except CodeBatch.DoesNotExist:
+        raise DomainError(
+            f"Batch {batch_id} no longer exists: its contract or price was deleted."
+        ) from None
     if batch.status == CodeBatch.Status.DONE:
         return batch
     CodeBatch.objects.filter(pk=batch_id).update(status=CodeBatch.Status.RUNNING)
@@ -180,6 +192,7 @@ def _generate_chunk(
     """Insert `wanted` new codes for the batch and count them in its progress, all or nothing."""
     draw_options = {"randbytes": randbytes} if randbytes else {}
     with transaction.atomic():
+        _hold_batch_parents(batch)
         inserted = 0
         attempts = 0
         while inserted < wanted:
@@ -194,6 +207,33 @@ def _generate_chunk(
             inserted += _insert_codes(batch, candidates)
         CodeBatch.objects.filter(pk=batch.pk).update(generated=F("generated") + inserted)
     return inserted
+
+
+def _hold_batch_parents(batch: CodeBatch) -> None:
+    """Keep the batch, its contract and price from being deleted while a chunk goes in.
+
+    The codes carry no foreign-key constraint (see the model), so this stands in for it:
+    a deletion waits for the chunk to commit and then sees its codes, and a chunk that
+    starts after a deletion finds its parents gone and stops.
+    """
+    parents = [
+        (CodeBatch, batch.pk),
+        (Contract, batch.contract_id),
+        (ContractPrice, batch.price_id),
+    ]
+    for model, pk in parents:
+        if connection.vendor == "postgresql":
+            # FOR KEY SHARE: blocks DELETE, not the other chunks nor progress updates.
+            sql = f"SELECT 1 FROM {model._meta.db_table} WHERE id = %s FOR KEY SHARE"
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [pk])
+                found = cursor.fetchone() is not None
+        else:
+            found = model.objects.filter(pk=pk).exists()
+        if not found:
+            raise DomainError(
+                f"Generation stopped: the {model._meta.verbose_name} was deleted meanwhile."
+            )
 
 
 def _generate_chunk_in_own_connection(batch: CodeBatch, wanted: int) -> int:

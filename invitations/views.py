@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from contracts.models import Contract
@@ -56,10 +57,18 @@ def code_list(request, pk: int):
     batch = None
     if filters["batch_id"]:
         batch = CodeBatch.objects.filter(pk=filters["batch_id"], contract=contract).first()
+    mistyped = (
+        filters["search"]
+        and not context["page"].object_list
+        and selectors.search_looks_mistyped(
+            filters["search"], min_length=len(contract.invitation_prefix) + codelib.MIN_WIDTH
+        )
+    )
     return render(
         request,
         "invitations/code_list.html",
         {
+            "mistyped": mistyped,
             "contract": contract,
             "organisation": contract.organisation,
             **context,
@@ -101,10 +110,16 @@ def code_generate(request, pk: int):
             width=form.cleaned_data["width"],
             quantity=form.cleaned_data["quantity"],
         )
+    width = form["width"].value()
+    try:
+        width = int(width)
+    except (TypeError, ValueError):
+        width = contract.default_code_width
     return render(
         request,
         "invitations/code_generate.html",
         {
+            "sample": contract.invitation_prefix + "X" * max(width, codelib.MIN_WIDTH),
             "contract": contract,
             "organisation": contract.organisation,
             "form": form,
@@ -124,7 +139,10 @@ def code_generate(request, pk: int):
 @staff_permission_required("contracts.view_contract", "invitations.export_invitationcode")
 def code_export(request, pk: int):
     contract = _contract(pk)
-    queryset = selectors.code_list(contract=contract, **_list_filters(request))
+    filters = _list_filters(request)
+    # With no status chosen the list hides archived codes; the download has them all.
+    filters["status"] = filters["status"] or "all"
+    queryset = selectors.code_list(contract=contract, **filters)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return csv_response(
         f"invitation-codes-{contract.code}-{stamp}.csv",
@@ -203,7 +221,12 @@ def code_archive(request, pk: int):
         if archive
         else f"Code {code.code} restored to the list.",
     )
-    return redirect(request.POST.get("next") or reverse("invitations:code_detail", args=[code.pk]))
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("invitations:code_detail", args=[code.pk])
+    return redirect(next_url)
 
 
 @staff_permission_required("invitations.delete_invitationcode")

@@ -28,15 +28,19 @@ def _database_is_postgresql() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    if _database_is_postgresql():
-        return
-    reason = (
-        "needs PostgreSQL: running on SQLite because DATABASE_URL names no PostgreSQL "
-        "database and none answers at 127.0.0.1:5432 (CI runs these)"
-    )
+    skips = {}
+    if not _database_is_postgresql():
+        skips["postgres"] = (
+            "needs PostgreSQL: running on SQLite because DATABASE_URL names no PostgreSQL "
+            "database and none answers at 127.0.0.1:5432 (CI runs these)"
+        )
+    # In CI a missing Redis is a failure of the test, not a reason to skip it.
+    if not os.environ.get("CI") and not redis_available():
+        skips["redis"] = "needs Redis at 127.0.0.1:6379, which is not running (CI runs these)"
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        for marker, reason in skips.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def redis_available() -> bool:

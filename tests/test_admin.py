@@ -1,9 +1,10 @@
 import pytest
 from django.urls import reverse
 
+from contracts.models import Contract, ContractPrice
 from invitations import services
 from invitations.models import InvitationCode
-from tests.factories import ContractPriceFactory, ParticipantFactory, UserFactory
+from tests.factories import ContractPriceFactory, ParticipantFactory, ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +89,69 @@ def test_admin_deletes_an_unused_code_through_the_service(superuser_client, code
     url = reverse("admin:invitations_invitationcode_delete", args=[code.pk])
     superuser_client.post(url, {"post": "yes"})
     assert not InvitationCode.objects.filter(pk=code.pk).exists()
+
+
+def test_admin_saves_go_through_the_services(superuser_client):
+    organisation = ParticipantFactory().contract.organisation
+    response = superuser_client.post(
+        "/admin/contracts/contract/add/",
+        {
+            "organisation": organisation.pk,
+            "name": "Spring",
+            "code": "spr",
+            "invitation_prefix": "io!u",
+            "status": "active",
+            "currency": "EUR",
+            "default_code_width": 8,
+            "prices-TOTAL_FORMS": 0,
+            "prices-INITIAL_FORMS": 0,
+        },
+    )
+    assert "not allowed: !, U" in response.content.decode()
+    superuser_client.post(
+        "/admin/contracts/contract/add/",
+        {
+            "organisation": organisation.pk,
+            "name": "Spring",
+            "code": "spr",
+            "invitation_prefix": "io-a",
+            "status": "active",
+            "currency": "EUR",
+            "default_code_width": 8,
+            "prices-TOTAL_FORMS": 0,
+            "prices-INITIAL_FORMS": 0,
+        },
+    )
+    contract = Contract.objects.get(code="SPR")
+    assert contract.invitation_prefix == "10A"
+    response = superuser_client.post(
+        "/admin/contracts/contractprice/add/",
+        {
+            "contract": contract.pk,
+            "product": ProductFactory().pk,
+            "price_code": "=1+2",
+            "amount": "5",
+            "currency": "EUR",
+        },
+    )
+    assert "cannot start with = + - or @" in response.content.decode()
+    assert not ContractPrice.objects.filter(contract=contract).exists()
+
+
+def test_admin_cannot_move_a_code_to_another_contracts_price(superuser_client, codes):
+    code = codes.first()
+    other = ContractPriceFactory()
+    superuser_client.post(
+        reverse("admin:invitations_invitationcode_change", args=[code.pk]),
+        {
+            "price": other.pk,
+            "status": "revoked",
+            "max_uses": 2,
+            "valid_from": "",
+            "valid_until": "",
+        },
+    )
+    code.refresh_from_db()
+    assert code.price != other
+    assert (code.status, code.max_uses) == ("revoked", 2)
+    assert code.history.count() == 1

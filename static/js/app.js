@@ -58,7 +58,8 @@
       var total = BigInt(data.existing[w] || 0) + BigInt(q);
       var space = BigInt(data.base) ** BigInt(w - 1);
       var oneIn = space / total;
-      var msg = "With " + total.toLocaleString() + " codes of width " + w + ", 1 in " +
+      var msg = "Codes will look like " + (form.dataset.prefix || "") + "X".repeat(w) + ". " +
+        "With " + total.toLocaleString() + " codes of width " + w + ", 1 in " +
         oneIn.toLocaleString() + " random guesses hits a code.";
       var safe = oneIn >= BigInt(data.minOdds);
       if (!safe) {

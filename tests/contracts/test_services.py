@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from contracts import services
-from contracts.models import Contract, ContractPrice, Organisation
+from contracts.models import Contract, ContractPrice, Organisation, Product
 from core.errors import DomainError
 from invitations import services as code_services
 from tests.factories import (
@@ -183,3 +183,82 @@ def test_a_participant_needs_a_name_and_email_and_a_unique_reference():
             actor=None, contract=contract, first_name="A", last_name="B", email="not-an-email"
         )
     assert "email" in excinfo.value.error_dict
+
+
+def test_a_price_code_that_a_spreadsheet_would_evaluate_is_refused():
+    for bad in ("=1+2", "+A", "-2", "@SUM(A1)"):
+        with pytest.raises(ValidationError, match="cannot start with"):
+            services.contract_price_create(
+                actor=None,
+                contract=ContractFactory(),
+                product=ProductFactory(),
+                price_code=bad,
+                amount=Decimal("1"),
+            )
+
+
+def test_add_price_with_a_new_product_leaves_nothing_when_refused():
+    price = ContractPriceFactory(price_code="STD")
+    products = Product.objects.count()
+    with pytest.raises(ValidationError, match="already has a price STD"):
+        services.contract_price_add(
+            actor=None,
+            contract=price.contract,
+            product=None,
+            price_code="std",
+            amount=Decimal("5"),
+            new_product_name="Eye Test",
+            new_product_base_price=Decimal("45"),
+        )
+    assert Product.objects.count() == products
+
+
+def test_an_organisation_whose_contract_had_a_batch_can_be_deleted_once_empty():
+    price = ContractPriceFactory()
+    batch = code_services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=2, width=8
+    )
+    for code in batch.codes.all():
+        code_services.code_delete(actor=None, code=code)
+    services.organisation_delete(actor=None, organisation=price.contract.organisation)
+    assert not Contract.objects.filter(pk=price.contract.pk).exists()
+
+
+def test_deletion_is_refused_while_codes_are_being_generated():
+    from invitations.models import CodeBatch
+
+    price = ContractPriceFactory()
+    CodeBatch.objects.create(
+        contract=price.contract, price=price, quantity=50_000, width=8, status="running"
+    )
+    with pytest.raises(DomainError, match="being generated"):
+        services.contract_delete(actor=None, contract=price.contract)
+    with pytest.raises(DomainError, match="being generated"):
+        services.contract_price_delete(actor=None, price=price)
+
+
+def test_duplicating_a_contract_with_a_long_code_stays_within_the_column():
+    contract = ContractFactory(code="X" * 40)
+    first = services.contract_duplicate(actor=None, contract=contract)
+    second = services.contract_duplicate(actor=None, contract=contract)
+    assert first.code == "X" * 32 + "-COPY"
+    assert second.code == "X" * 32 + "-COPY2"
+
+
+def test_a_participant_can_be_updated_but_not_onto_anothers_reference():
+    contract = ContractFactory()
+    services.participant_create(
+        actor=None,
+        contract=contract,
+        first_name="A",
+        last_name="B",
+        email="a@example.com",
+        external_reference="E1",
+    )
+    other = services.participant_create(
+        actor=None, contract=contract, first_name="C", last_name="D", email="c@example.com"
+    )
+    services.participant_update(actor=None, participant=other, phone=" +44 1 ")
+    assert other.phone == "+44 1"
+    with pytest.raises(ValidationError, match="reference E1"):
+        services.participant_update(actor=None, participant=other, external_reference="E1")

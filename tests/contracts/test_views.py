@@ -148,3 +148,28 @@ def test_the_contract_list_paginates(manager_client):
     assert "Page 1 of 2" in first
     second = manager_client.get(url, {"page": 2}).content.decode()
     assert "Contract 54" in second and "Contract 00" not in second
+
+
+def test_delete_pages_say_up_front_when_deletion_will_be_refused(manager_client):
+    price = ContractPriceFactory()
+    code_services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=1, width=8
+    )
+    for url in (
+        reverse("contracts:organisation_delete", args=[price.contract.organisation_id]),
+        reverse("contracts:contract_delete", args=[price.contract.pk]),
+        reverse("contracts:price_delete", args=[price.pk]),
+    ):
+        page = manager_client.get(url).content.decode()
+        assert "cannot be deleted" in page
+        assert "Yes, delete" not in page
+
+
+def test_a_role_without_the_permission_sees_a_staff_page_saying_so(client):
+    from core import roles
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role=roles.VIEWER))
+    response = client.get(reverse("contracts:organisation_create"))
+    assert response.status_code == 403
+    assert "Your role does not include this page" in response.content.decode()

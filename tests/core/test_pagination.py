@@ -44,5 +44,20 @@ def test_an_estimate_that_overshoots_lands_on_a_real_page(monkeypatch):
     monkeypatch.setattr(pagination, "planner_estimate", lambda qs: 100_000)
     paginator = pagination.EstimatedCountPaginator(InvitationCode.objects.all(), 50)
     page = paginator.get_page(1_500)
-    assert page.number == 1
-    assert len(page.object_list) == 50
+    assert (page.number, len(page.object_list)) == (2, 10)  # the last real page
+    assert paginator.count == 60
+    assert not page.has_next()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_short_page_under_an_estimate_offers_no_next_page(monkeypatch):
+    price = ContractPriceFactory()
+    services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=60, width=8
+    )
+    monkeypatch.setattr(pagination, "planner_estimate", lambda qs: 100_000)
+    paginator = pagination.EstimatedCountPaginator(InvitationCode.objects.all(), 50)
+    assert paginator.get_page(1).has_next()
+    second = paginator.get_page(2)
+    assert (len(second.object_list), second.has_next()) == (10, False)

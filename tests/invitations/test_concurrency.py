@@ -4,6 +4,7 @@ import random
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 from invitations import services
@@ -121,3 +122,26 @@ def test_a_parallel_batch_that_fails_keeps_its_committed_chunks_and_resumes(monk
     assert InvitationCode.objects.filter(batch=batch).count() == 400
     done = services.code_batch_generate(batch_id=batch.pk)
     assert (done.status, done.generated, done.codes.count()) == ("done", 500, 500)
+
+
+def test_two_contracts_sharing_a_prefix_cannot_both_squeeze_under_the_odds_limit():
+    # Width 6 holds 3,355 codes at 1 in 10,000; each batch alone fits, both together do not.
+    first, second = ContractPriceFactory(), ContractPriceFactory()
+
+    def generate(price):
+        def run():
+            try:
+                return services.code_batch_create(
+                    actor=None, contract=price.contract, price=price, quantity=2_000, width=6
+                )
+            except ValidationError as exc:
+                return exc
+
+        return run
+
+    results = _run_together(generate(first), generate(second))
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    done = [r for r in results if isinstance(r, CodeBatch)]
+    assert (len(refused), len(done)) == (1, 1)
+    assert "at least 7" in str(refused[0])
+    assert InvitationCode.objects.count() == 2_000

@@ -229,3 +229,21 @@ def test_the_state_shown_to_staff(price):
     assert _code(price, valid_from=date(2999, 1, 1)).state == "Not yet valid"
     assert _code(price, status="revoked").state == "Revoked"
     assert _code(price, is_archived=True).state == "Archived"
+
+
+def test_generation_stops_cleanly_when_the_contract_was_deleted_meanwhile(price):
+    batch = _new_batch(price, 10)
+    Contract.objects.filter(pk=price.contract.pk).delete()  # as a concurrent delete would
+    with pytest.raises(DomainError, match="was deleted meanwhile"):
+        services._generate_chunk(batch, 10)  # a chunk that had loaded the batch before
+    with pytest.raises(DomainError, match="no longer exists"):
+        services.code_batch_generate(batch_id=batch.pk)  # a task that starts after
+    assert not InvitationCode.objects.exists()
+
+
+def test_a_contract_with_a_bad_prefix_gets_a_clear_refusal_not_a_crash(price):
+    Contract.objects.filter(pk=price.contract.pk).update(invitation_prefix="io!u")
+    price.contract.refresh_from_db()
+    with pytest.raises(DomainError, match="Invitation Prefix is not valid"):
+        _generate(price)
+    assert not CodeBatch.objects.exists()

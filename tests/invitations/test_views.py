@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
+from core import codes
 from invitations import services
 from invitations.models import CodeBatch, InvitationCode
 from tests.factories import ContractPriceFactory, ParticipantFactory
@@ -259,3 +260,72 @@ def test_download_csv_gives_times_in_the_configured_time_zone(manager_client, pr
     InvitationCode.objects.update(created_at=datetime(2026, 7, 1, 12, 0, 5, 250_000, tzinfo=UTC))
     rows = _csv(manager_client.get(reverse("invitations:code_export", args=[price.contract.pk])))
     assert rows[0]["Created At"] == "2026-07-01 14:00:05"
+
+
+def _code_starting_with(price, start: str) -> InvitationCode:
+    batch = CodeBatch.objects.create(contract=price.contract, price=price, quantity=1, width=8)
+    return InvitationCode.objects.create(
+        code=codes.make_code("", start + "Q" * (7 - len(start))),
+        contract=price.contract,
+        price=price,
+        batch=batch,
+    )
+
+
+def test_a_fragment_that_happens_to_pass_the_check_still_finds_by_beginning(manager_client, price):
+    fragment = codes.make_code("", "AB")  # three characters whose check symbol holds
+    assert codes.has_valid_check(fragment)
+    code = _code_starting_with(price, fragment)
+    url = reverse("invitations:code_list", args=[price.contract.pk])
+    content = manager_client.get(url, {"q": fragment.lower()}).content.decode()
+    assert f'aria-label="Actions for {code.code}"' in content
+
+
+def test_a_whole_code_with_a_typo_is_called_a_typo(manager_client, price):
+    _generate(price, quantity=1)
+    code = InvitationCode.objects.get().code
+    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
+    url = reverse("invitations:code_list", args=[price.contract.pk])
+    content = manager_client.get(url, {"q": typo}).content.decode()
+    assert "one character is probably mistyped" in content
+    partial = manager_client.get(url, {"q": "ZZZ"}).content.decode()
+    assert "mistyped" not in partial
+
+
+def test_download_csv_without_filters_includes_archived_codes(manager_client, price):
+    _generate(price, quantity=3)
+    InvitationCode.objects.filter(pk=InvitationCode.objects.first().pk).update(is_archived=True)
+    url = reverse("invitations:code_export", args=[price.contract.pk])
+    rows = _csv(manager_client.get(url))
+    assert len(rows) == 3
+    assert sorted(r["Status"] for r in rows) == ["Active", "Active", "Archived"]
+    assert len(_csv(manager_client.get(url, {"status": "active"}))) == 2
+
+
+def test_download_csv_defuses_formulas_in_product_names(manager_client):
+    price = ContractPriceFactory(product__name="=cmd|' /C calc'!A0")
+    _generate(price, quantity=1)
+    rows = _csv(manager_client.get(reverse("invitations:code_export", args=[price.contract.pk])))
+    assert rows[0]["Product"] == "'=cmd|' /C calc'!A0"
+
+
+def test_archive_only_returns_to_a_page_of_this_site(manager_client, price):
+    _generate(price, quantity=1)
+    code = InvitationCode.objects.get()
+    url = reverse("invitations:code_archive", args=[code.pk])
+    evil = manager_client.post(url, {"archive": "1", "next": "https://evil.example/phish"})
+    assert evil["Location"] == reverse("invitations:code_detail", args=[code.pk])
+    list_url = reverse("invitations:code_list", args=[price.contract.pk]) + "?status=all"
+    back = manager_client.post(url, {"archive": "0", "next": list_url})
+    assert back["Location"] == list_url
+
+
+def test_generate_codes_shows_what_a_code_will_look_like_and_picks_the_only_price(
+    manager_client, price
+):
+    price.contract.invitation_prefix = "ACME"
+    price.contract.save()
+    page = manager_client.get(reverse("invitations:code_generate", args=[price.contract.pk]))
+    content = page.content.decode()
+    assert "ACMEXXXXXXXX" in content
+    assert f'<option value="{price.pk}" selected>' in content

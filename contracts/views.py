@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,14 +21,14 @@ PAGE_SIZE = 50
 
 
 @staff_permission_required("contracts.view_organisation")
-def organisation_list(request):
+def organisation_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     context = paginate(request, selectors.organisation_list(search=search), PAGE_SIZE)
     return render(request, "contracts/organisation_list.html", {**context, "search": search})
 
 
 @staff_permission_required("contracts.add_organisation")
-def organisation_create(request):
+def organisation_create(request: HttpRequest) -> HttpResponse:
     form = OrganisationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -50,7 +51,7 @@ def organisation_create(request):
 
 
 @staff_permission_required("contracts.view_organisation", "contracts.view_contract")
-def organisation_detail(request, pk: int):
+def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     search = request.GET.get("q", "").strip()
     context = paginate(
@@ -64,7 +65,7 @@ def organisation_detail(request, pk: int):
 
 
 @staff_permission_required("contracts.change_organisation")
-def organisation_edit(request, pk: int):
+def organisation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     initial = {"name": organisation.name, "code": organisation.code}
     form = OrganisationForm(request.POST or None, initial=initial)
@@ -92,7 +93,7 @@ def organisation_edit(request, pk: int):
 
 
 @staff_permission_required("contracts.delete_organisation")
-def organisation_delete(request, pk: int):
+def organisation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     if request.method == "POST":
         try:
@@ -130,7 +131,7 @@ def _contract_initial(contract: Contract) -> dict:
 
 
 @staff_permission_required("contracts.add_contract")
-def contract_create(request, pk: int):
+def contract_create(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_object_or_404(Organisation, pk=pk)
     form = ContractForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -161,7 +162,7 @@ def _contract(pk: int) -> Contract:
 
 
 @staff_permission_required("contracts.view_contract")
-def contract_detail(request, pk: int):
+def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     return render(
         request,
@@ -176,7 +177,7 @@ def contract_detail(request, pk: int):
 
 
 @staff_permission_required("contracts.change_contract")
-def contract_edit(request, pk: int):
+def contract_edit(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     form = ContractForm(request.POST or None, initial=_contract_initial(contract))
     if request.method == "POST" and form.is_valid():
@@ -202,7 +203,7 @@ def contract_edit(request, pk: int):
 
 
 @staff_permission_required("contracts.delete_contract")
-def contract_delete(request, pk: int):
+def contract_delete(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     if request.method == "POST":
         try:
@@ -229,7 +230,7 @@ def contract_delete(request, pk: int):
 
 @require_POST
 @staff_permission_required("contracts.add_contract")
-def contract_duplicate(request, pk: int):
+def contract_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     copy = services.contract_duplicate(actor=request.user, contract=contract)
     messages.success(
@@ -239,7 +240,7 @@ def contract_duplicate(request, pk: int):
 
 
 @staff_permission_required("contracts.view_contract", "contracts.view_contractprice")
-def contract_pricing(request, pk: int):
+def contract_pricing(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     return render(
         request,
@@ -254,7 +255,7 @@ def contract_pricing(request, pk: int):
 
 
 @staff_permission_required("contracts.add_contractprice")
-def price_create(request, pk: int):
+def price_create(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     form = PriceForm(request.POST or None, initial={"currency": contract.currency})
     if request.method == "POST" and form.is_valid():
@@ -281,7 +282,7 @@ def price_create(request, pk: int):
 
 
 @staff_permission_required("contracts.change_contractprice")
-def price_edit(request, pk: int):
+def price_edit(request: HttpRequest, pk: int) -> HttpResponse:
     price = get_object_or_404(ContractPrice.objects.select_related("contract__organisation"), pk=pk)
     initial = {"price_code": price.price_code, "amount": price.amount, "currency": price.currency}
     form = PriceEditForm(request.POST or None, initial=initial)
@@ -308,7 +309,7 @@ def price_edit(request, pk: int):
 
 
 @staff_permission_required("contracts.delete_contractprice")
-def price_delete(request, pk: int):
+def price_delete(request: HttpRequest, pk: int) -> HttpResponse:
     price = get_object_or_404(ContractPrice.objects.select_related("contract__organisation"), pk=pk)
     if request.method == "POST":
         try:
@@ -333,7 +334,7 @@ def price_delete(request, pk: int):
 
 
 @staff_permission_required("contracts.view_product")
-def product_detail(request, pk: int):
+def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     product = get_object_or_404(Product, pk=pk)
     prices = product.contract_prices.select_related("contract__organisation").order_by(
         "contract__name"
@@ -342,7 +343,7 @@ def product_detail(request, pk: int):
 
 
 @staff_permission_required("contracts.view_contract", "contracts.view_participant")
-def participant_list(request, pk: int):
+def participant_list(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     search = request.GET.get("q", "").strip()
     context = paginate(request, selectors.participant_list(contract=contract, search=search))

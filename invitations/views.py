@@ -6,7 +6,7 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -38,7 +38,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _list_filters(request) -> dict:
+def _list_filters(request: HttpRequest) -> dict:
     status = request.GET.get("status", "")
     return {
         "search": request.GET.get("q", "").strip(),
@@ -49,7 +49,7 @@ def _list_filters(request) -> dict:
 
 
 @staff_permission_required("contracts.view_contract", "invitations.view_invitationcode")
-def code_list(request, pk: int):
+def code_list(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     filters = _list_filters(request)
     queryset = selectors.code_list(contract=contract, **filters)
@@ -82,7 +82,7 @@ def code_list(request, pk: int):
 
 
 @staff_permission_required("contracts.view_contract", "invitations.add_invitationcode")
-def code_generate(request, pk: int):
+def code_generate(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     form = GenerateCodesForm(request.POST or None, contract=contract)
     if request.method == "POST" and form.is_valid():
@@ -137,7 +137,7 @@ def code_generate(request, pk: int):
 
 
 @staff_permission_required("contracts.view_contract", "invitations.export_invitationcode")
-def code_export(request, pk: int):
+def code_export(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     filters = _list_filters(request)
     # With no status chosen the list hides archived codes; the download has them all.
@@ -153,7 +153,7 @@ def code_export(request, pk: int):
 
 
 @staff_permission_required("invitations.view_codebatch")
-def batch_progress(request, pk: int):
+def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
     return JsonResponse(selectors.batch_progress(batch_id=get_object_or_404(CodeBatch, pk=pk).pk))
 
 
@@ -167,7 +167,7 @@ def _code(pk: int) -> InvitationCode:
 
 
 @staff_permission_required("invitations.view_invitationcode")
-def code_detail(request, pk: int):
+def code_detail(request: HttpRequest, pk: int) -> HttpResponse:
     code = _code(pk)
     history = code.history.select_related("history_user").order_by("-history_date")[:20]
     return render(
@@ -184,7 +184,7 @@ def code_detail(request, pk: int):
 
 
 @staff_permission_required("invitations.change_invitationcode")
-def code_edit(request, pk: int):
+def code_edit(request: HttpRequest, pk: int) -> HttpResponse:
     code = _code(pk)
     form = CodeEditForm(request.POST or None, code=code)
     if request.method == "POST" and form.is_valid():
@@ -211,7 +211,7 @@ def code_edit(request, pk: int):
 
 @require_POST
 @staff_permission_required("invitations.change_invitationcode")
-def code_archive(request, pk: int):
+def code_archive(request: HttpRequest, pk: int) -> HttpResponse:
     code = _code(pk)
     archive = request.POST.get("archive", "1") == "1"
     services.code_archive(actor=request.user, code=code, archived=archive)
@@ -230,7 +230,7 @@ def code_archive(request, pk: int):
 
 
 @staff_permission_required("invitations.delete_invitationcode")
-def code_delete(request, pk: int):
+def code_delete(request: HttpRequest, pk: int) -> HttpResponse:
     code = _code(pk)
     list_url = reverse("invitations:code_list", kwargs={"pk": code.contract_id})
     if request.method == "POST":

@@ -18,6 +18,15 @@
     });
   });
   document.addEventListener("keydown", function (event) {
+    var menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      var items = Array.prototype.slice.call(menu.querySelectorAll("[role=menuitem]"));
+      var at = items.indexOf(document.activeElement);
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      var next = items[(at + step + items.length) % items.length];
+      if (next) { next.focus(); event.preventDefault(); }
+      return;
+    }
     if (event.key !== "Escape") return;
     document.querySelectorAll("details.menu[open]").forEach(function (d) {
       d.open = false;

@@ -57,6 +57,12 @@ def test_staff_generate_50_codes_open_the_menu_and_download_them(live_server, pa
     menu = rows.first.get_by_role("menu")
     for label in ("Open Product", "View", "Edit", "Archive", "Delete"):
         expect(menu.get_by_role("menuitem", name=label)).to_be_visible()
+    expect(menu.get_by_role("menuitem", name="Open Product")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(menu.get_by_role("menuitem", name="View")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(menu.get_by_role("menuitem", name="Delete")).to_be_focused()
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
 

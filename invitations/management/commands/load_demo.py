@@ -1,6 +1,7 @@
 """Demo data for the embedded mode: organisations, contracts, prices, participants, codes."""
 
 import secrets
+import unicodedata
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -57,6 +58,11 @@ LAST = [
 ]
 REGIONS = ["North", "South", "East", "West"]
 GROUPS = ["Sales", "Engineering", "Operations", "Finance"]
+
+
+def _ascii(name: str) -> str:
+    """Chloé → chloe, for the demo email addresses."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
 
 
 class Command(BaseCommand):
@@ -155,7 +161,7 @@ class Command(BaseCommand):
                     contract=contract,
                     first_name=first,
                     last_name=LAST[(n * 3 + i) % len(LAST)],
-                    email=f"{first.lower()}.{i}@{org_code.lower()}.example",
+                    email=f"{_ascii(first)}.{i}@{org_code.lower()}.example",
                     external_reference=f"E{1000 + i}",
                     region=REGIONS[i % len(REGIONS)],
                     group=GROUPS[i % len(GROUPS)],

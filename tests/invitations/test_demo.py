@@ -1,0 +1,32 @@
+import io
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from contracts.models import Contract, ContractPrice, Organisation, Participant
+from invitations.models import InvitationCode
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_data_loads_and_prints_a_working_staff_login():
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    assert Organisation.objects.count() == 3
+    assert Contract.objects.count() == 3
+    assert ContractPrice.objects.count() == 4
+    assert Participant.objects.count() == 60
+    assert InvitationCode.objects.count() == 350
+    password = next(
+        line.split(": ", 1)[1] for line in out.getvalue().splitlines() if "password:" in line
+    )
+    user = authenticate(username="admin", password=password.strip())
+    assert user is not None and user.is_staff
+    assert user.groups.filter(name="Administrator").exists()
+
+
+def test_loading_the_demo_twice_adds_nothing():
+    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", stdout=io.StringIO())
+    assert InvitationCode.objects.count() == 350

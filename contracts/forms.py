@@ -68,3 +68,10 @@ class PriceEditForm(forms.Form):
         max_digits=12, decimal_places=2, min_value=0, label="Contract price"
     )
     currency = forms.ChoiceField(choices=CURRENCIES)
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    base_price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = forms.ChoiceField(choices=CURRENCIES)

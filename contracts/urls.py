@@ -21,4 +21,5 @@ urlpatterns = [
     path("prices/<int:pk>/edit/", views.price_edit, name="price_edit"),
     path("prices/<int:pk>/delete/", views.price_delete, name="price_delete"),
     path("products/<int:pk>/", views.product_detail, name="product_detail"),
+    path("products/<int:pk>/edit/", views.product_edit, name="product_edit"),
 ]

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from contracts import selectors, services
-from contracts.forms import ContractForm, OrganisationForm, PriceEditForm, PriceForm
+from contracts.forms import ContractForm, OrganisationForm, PriceEditForm, PriceForm, ProductForm
 from contracts.models import Contract, ContractPrice, Organisation, Product
 from core.access import staff_permission_required
 from core.errors import DomainError
@@ -340,6 +340,36 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "contract__name"
     )
     return render(request, "contracts/product_detail.html", {"product": product, "prices": prices})
+
+
+@staff_permission_required("contracts.change_product")
+def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    product = get_object_or_404(Product, pk=pk)
+    initial = {
+        "name": product.name,
+        "description": product.description,
+        "base_price": product.base_price,
+        "currency": product.currency,
+    }
+    form = ProductForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.product_update(actor=request.user, product=product, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Product {product.name} saved.")
+            return redirect("contracts:product_detail", pk=product.pk)
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": f"Edit product {product.name}",
+            "submit": "Save",
+            "cancel_url": reverse("contracts:product_detail", args=[product.pk]),
+        },
+    )
 
 
 @staff_permission_required("contracts.view_contract", "contracts.view_participant")

@@ -34,6 +34,7 @@ MATRIX = [
     ("contracts:price_edit", "price", "get", MANAGERS),
     ("contracts:price_delete", "price", "get", MANAGERS),
     ("contracts:product_detail", "product", "get", EVERYONE),
+    ("contracts:product_edit", "product", "get", MANAGERS),
     ("contracts:participant_list", "contract", "get", EVERYONE),
     ("invitations:code_list", "contract", "get", EVERYONE),
     ("invitations:code_generate", "contract", "get", MANAGERS),

@@ -173,3 +173,18 @@ def test_a_role_without_the_permission_sees_a_staff_page_saying_so(client):
     response = client.get(reverse("contracts:organisation_create"))
     assert response.status_code == 403
     assert "Your role does not include this page" in response.content.decode()
+
+
+def test_a_product_is_edited_from_its_page(manager_client):
+    price = ContractPriceFactory(product__name="Eye Test")
+    url = reverse("contracts:product_edit", args=[price.product_id])
+    response = manager_client.post(
+        url, {"name": "Eye Test Plus", "description": "", "base_price": "50.00", "currency": "EUR"}
+    )
+    assert response["Location"] == reverse("contracts:product_detail", args=[price.product_id])
+    price.product.refresh_from_db()
+    assert (price.product.name, str(price.product.base_price)) == ("Eye Test Plus", "50.00")
+    refused = manager_client.post(
+        url, {"name": "X", "description": "", "base_price": "-1", "currency": "EUR"}
+    )
+    assert "greater than or equal to 0" in refused.content.decode()

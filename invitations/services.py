@@ -216,10 +216,11 @@ def _hold_batch_parents(batch: CodeBatch) -> None:
     a deletion waits for the chunk to commit and then sees its codes, and a chunk that
     starts after a deletion finds its parents gone and stops.
     """
+    # The same order as the deleting services lock them: contract, then price, then batch.
     parents = [
-        (CodeBatch, batch.pk),
         (Contract, batch.contract_id),
         (ContractPrice, batch.price_id),
+        (CodeBatch, batch.pk),
     ]
     for model, pk in parents:
         if connection.vendor == "postgresql":

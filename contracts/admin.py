@@ -7,7 +7,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from contracts import selectors, services
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
-from core.admin import ServiceDeleteMixin
+from core.admin import ServiceAdminMixin
 from core.codes import CodeError, normalise_prefix
 
 
@@ -32,7 +32,7 @@ class OrganisationAdminForm(forms.ModelForm):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
+class OrganisationAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     form = OrganisationAdminForm
     list_display = ["name", "code", "created_at"]
     search_fields = ["name", "code"]
@@ -67,7 +67,7 @@ class ContractAdminForm(forms.ModelForm):
 
 
 @admin.register(Contract)
-class ContractAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
+class ContractAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     form = ContractAdminForm
     list_display = [
         "name",
@@ -106,7 +106,7 @@ class ContractAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):
+class ProductAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "base_price", "currency"]
     search_fields = ["name", "description"]
 
@@ -122,6 +122,12 @@ class ProductAdmin(SimpleHistoryAdmin):
         else:
             obj.pk = services.product_create(actor=request.user, **data).pk
 
+    def deletion_refusal(self, obj) -> str | None:
+        return selectors.product_deletion_refusal(product=obj)
+
+    def delete_with_service(self, request, obj) -> None:
+        services.product_delete(actor=request.user, product=obj)
+
 
 class ContractPriceAdminForm(forms.ModelForm):
     class Meta:
@@ -136,7 +142,7 @@ class ContractPriceAdminForm(forms.ModelForm):
 
 
 @admin.register(ContractPrice)
-class ContractPriceAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
+class ContractPriceAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     form = ContractPriceAdminForm
     list_display = ["price_code", "contract", "product", "amount", "currency"]
     list_select_related = ["contract", "product"]
@@ -164,7 +170,7 @@ class ContractPriceAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(SimpleHistoryAdmin):
+class ParticipantAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "last_name",
         "first_name",
@@ -190,3 +196,9 @@ class ParticipantAdmin(SimpleHistoryAdmin):
                 actor=request.user, contract=obj.contract, **data
             )
             obj.pk = participant.pk
+
+    def deletion_refusal(self, obj) -> str | None:
+        return selectors.participant_deletion_refusal(participant=obj)
+
+    def delete_with_service(self, request, obj) -> None:
+        services.participant_delete(actor=request.user, participant=obj)

@@ -84,6 +84,13 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(base_price__gte=0),
+                name="product_base_price_not_negative",
+                violation_error_message="The base price cannot be negative.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

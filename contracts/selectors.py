@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.models import Count, Q, QuerySet
 
-from contracts.models import Contract, ContractPrice, Organisation, Participant
+from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 
 
 def organisation_list(*, search: str = "") -> QuerySet[Organisation]:
@@ -77,4 +77,21 @@ def price_deletion_refusal(*, price: ContractPrice) -> str | None:
     batch_model = apps.get_model("invitations", "CodeBatch")
     if batch_model.objects.filter(price=price, status__in=("queued", "running")).exists():
         return f"The price {price.price_code} cannot be deleted now: codes are being generated."
+    return None
+
+
+def product_deletion_refusal(*, product: Product) -> str | None:
+    count = product.contract_prices.count()
+    if count:
+        return (
+            f"The product {product.name} cannot be deleted: "
+            f"{count} contract price{'s' if count != 1 else ''} use it."
+        )
+    return None
+
+
+def participant_deletion_refusal(*, participant: Participant) -> str | None:
+    code_model = apps.get_model("invitations", "InvitationCode")
+    if code_model.objects.filter(participant=participant).exists():
+        return f"{participant.full_name} cannot be deleted: an invitation code is assigned to them."
     return None

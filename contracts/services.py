@@ -188,6 +188,10 @@ def contract_delete(*, actor: User, contract: Contract) -> None:
     The row lock waits for any chunk of codes being inserted to commit (the generator
     holds the contract FOR KEY SHARE), so the check below sees those codes too.
     """
+    # Answer at once when a batch is running, rather than wait for it under the lock.
+    refusal = selectors.deletion_refusal(contract=contract)
+    if refusal:
+        raise DomainError(refusal)
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
     refusal = selectors.deletion_refusal(contract=contract)
     if refusal:
@@ -377,6 +381,9 @@ def contract_price_update(
 @transaction.atomic
 def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
     """Remove a price from a contract unless codes were generated against it."""
+    refusal = selectors.price_deletion_refusal(price=price)  # answer at once when busy
+    if refusal:
+        raise DomainError(refusal)
     price = ContractPrice.objects.select_for_update().get(pk=price.pk)  # waits for a chunk
     refusal = selectors.price_deletion_refusal(price=price)
     if refusal:
@@ -478,3 +485,22 @@ def participant_update(*, actor: User, participant: Participant, **fields) -> Pa
         lambda: participant.save(update_fields=list(PARTICIPANT_FIELDS)),
     )
     return participant
+
+
+@transaction.atomic
+def product_delete(*, actor: User, product: Product) -> None:
+    """Delete a product that no contract prices."""
+    refusal = selectors.product_deletion_refusal(product=product)
+    if refusal:
+        raise DomainError(refusal)
+    product.delete()
+
+
+@transaction.atomic
+def participant_delete(*, actor: User, participant: Participant) -> None:
+    """Delete a participant who holds no invitation code."""
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    refusal = selectors.participant_deletion_refusal(participant=participant)
+    if refusal:
+        raise DomainError(refusal)
+    participant.delete()

@@ -31,6 +31,14 @@ def planner_estimate(queryset) -> int | None:
 
 
 class EstimatedCountPaginator(Paginator):
+    """A paginator whose count may be the planner's estimate.
+
+    An estimate can be off either way, so while the count is estimated, page numbers
+    are not capped by it and the pages themselves decide: a short page is the last, a
+    full page has a next one when one more row exists, and a page past the end makes
+    the paginator count exactly, once, and land on the last real page.
+    """
+
     is_estimate = False
 
     @cached_property
@@ -43,9 +51,22 @@ class EstimatedCountPaginator(Paginator):
                 return estimate
         return super().count
 
+    def validate_number(self, number) -> int:
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if self.is_estimate and int(number) > 1:
+                return int(number)  # past the estimate: the rows will tell
+            raise
+
+    def page(self, number) -> Page:
+        number = self.validate_number(number)
+        if not self.is_estimate:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+
     def get_page(self, number) -> Page:
-        """Like Paginator.get_page; when an estimate overshot and the page is empty, count
-        exactly once and land on the last real page."""
         try:
             number = self.validate_number(number)
         except PageNotAnInteger:
@@ -66,10 +87,20 @@ class EstimatedCountPaginator(Paginator):
 
 class _EstimatedPage(Page):
     def has_next(self) -> bool:
-        # A short page is the last one, whatever the estimate says.
-        if self.paginator.is_estimate and len(self.object_list) < self.paginator.per_page:
+        paginator = self.paginator
+        if not paginator.is_estimate:
+            return super().has_next()
+        if len(self.object_list) < paginator.per_page:
             return False
-        return super().has_next()
+        if self.number < paginator.num_pages:
+            return True
+        offset = self.number * paginator.per_page
+        return paginator.object_list[offset : offset + 1].exists()
+
+    def end_index(self) -> int:
+        if self.paginator.is_estimate:
+            return (self.number - 1) * self.paginator.per_page + len(self.object_list)
+        return super().end_index()
 
 
 def paginate(request, queryset, per_page: int = 50) -> dict:

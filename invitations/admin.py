@@ -1,14 +1,14 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import ServiceDeleteMixin
+from core.admin import ServiceAdminMixin
 from core.pagination import EstimatedCountPaginator
 from invitations import selectors, services
 from invitations.models import CodeBatch, InvitationCode
 
 
 @admin.register(InvitationCode)
-class InvitationCodeAdmin(ServiceDeleteMixin, SimpleHistoryAdmin):
+class InvitationCodeAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "code",
         "contract",

@@ -10,7 +10,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -101,7 +101,8 @@ def code_batch_create(
     the prefix, cannot both squeeze under the density limit.
     """
     with transaction.atomic():
-        contract = Contract.objects.select_for_update().get(pk=contract.pk)
+        # NO KEY UPDATE: does not wait for a batch being generated, which holds KEY SHARE.
+        contract = Contract.objects.select_for_update(no_key=True).get(pk=contract.pk)
         advisory_xact_lock(f"code-odds:{contract.invitation_prefix}:{width}")
         _check_batch_request(
             contract=contract,
@@ -186,10 +187,35 @@ def code_batch_generate(
     return batch
 
 
+DEADLOCK_RETRIES = 3
+
+
 def _generate_chunk(
     batch: CodeBatch, wanted: int, randbytes: Callable[[int], bytes] | None = None
 ) -> int:
-    """Insert `wanted` new codes for the batch and count them in its progress, all or nothing."""
+    """Insert `wanted` new codes for the batch and count them in its progress, all or nothing.
+
+    Codes go in sorted, so two transactions that drew the same codes wait for each other
+    in one order; should the server still report a deadlock, the chunk (which wrote
+    nothing) is drawn and inserted again.
+    """
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        try:
+            return _generate_chunk_once(batch, wanted, randbytes)
+        except OperationalError as exc:
+            if attempt == DEADLOCK_RETRIES or not _is_deadlock(exc):
+                raise
+            logger.warning("Code batch %s: deadlock on a chunk, drawing it again", batch.pk)
+    raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+
+
+def _generate_chunk_once(
+    batch: CodeBatch, wanted: int, randbytes: Callable[[int], bytes] | None
+) -> int:
     draw_options = {"randbytes": randbytes} if randbytes else {}
     with transaction.atomic():
         _hold_batch_parents(batch)
@@ -223,18 +249,24 @@ def _hold_batch_parents(batch: CodeBatch) -> None:
         (CodeBatch, batch.pk),
     ]
     for model, pk in parents:
-        if connection.vendor == "postgresql":
-            # FOR KEY SHARE: blocks DELETE, not the other chunks nor progress updates.
-            sql = f"SELECT 1 FROM {model._meta.db_table} WHERE id = %s FOR KEY SHARE"
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [pk])
-                found = cursor.fetchone() is not None
-        else:
-            found = model.objects.filter(pk=pk).exists()
-        if not found:
+        if not _hold_for_reference(model, pk):
             raise DomainError(
                 f"Generation stopped: the {model._meta.verbose_name} was deleted meanwhile."
             )
+
+
+def _hold_for_reference(model: type[models.Model], pk: int) -> bool:
+    """Lock a row against deletion until the transaction ends; False when it is gone.
+
+    FOR KEY SHARE blocks DELETE (and the deleting services' FOR UPDATE) but not other
+    holders nor ordinary updates. SQLite serialises writers: checking is enough there.
+    """
+    if connection.vendor != "postgresql":
+        return model.objects.filter(pk=pk).exists()
+    sql = f"SELECT 1 FROM {model._meta.db_table} WHERE id = %s FOR KEY SHARE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        return cursor.fetchone() is not None
 
 
 def _generate_chunk_in_own_connection(batch: CodeBatch, wanted: int) -> int:
@@ -265,6 +297,7 @@ def _insert_codes_postgresql(batch: CodeBatch, candidates: list[str]) -> int:
                 (code, contract_id, price_id, batch_id, participant_id, status, is_archived,
                  uses, max_uses, valid_from, valid_until, created_at)
             SELECT code, %s, %s, %s, NULL, %s, false, 0, %s, %s, %s, %s FROM new_codes
+            ORDER BY code
             ON CONFLICT DO NOTHING
             """,
             [
@@ -332,6 +365,8 @@ def code_update(
     errors = {}
     if price.contract_id != code.contract_id:
         errors["price"] = "Choose one of this contract's prices."
+    elif price.pk != code.price_id and not _hold_for_reference(ContractPrice, price.pk):
+        errors["price"] = "This price was just deleted: choose another."
     if max_uses < max(code.uses, 1):
         errors["max_uses"] = (
             f"This code has been used {code.uses} time{'s' if code.uses != 1 else ''}: "

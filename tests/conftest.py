@@ -31,8 +31,8 @@ def pytest_collection_modifyitems(config, items):
     skips = {}
     if not _database_is_postgresql():
         skips["postgres"] = (
-            "needs PostgreSQL: running on SQLite because DATABASE_URL names no PostgreSQL "
-            "database and none answers at 127.0.0.1:5432 (CI runs these)"
+            "needs PostgreSQL: this run uses SQLite (DATABASE_URL names no PostgreSQL "
+            "database; `make test` picks one answering at 127.0.0.1:5432, CI always does)"
         )
     # In CI a missing Redis is a failure of the test, not a reason to skip it.
     if not os.environ.get("CI") and not redis_available():

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from contracts.models import Contract, ContractPrice
+from contracts.models import Contract, ContractPrice, Product
 from invitations import services
 from invitations.models import InvitationCode
 from tests.factories import ContractPriceFactory, ParticipantFactory, ProductFactory, UserFactory
@@ -155,3 +155,57 @@ def test_admin_cannot_move_a_code_to_another_contracts_price(superuser_client, c
     assert code.price != other
     assert (code.status, code.max_uses) == ("revoked", 2)
     assert code.history.count() == 1
+
+
+def test_a_service_refusal_on_an_admin_save_is_a_message_not_an_error_page(superuser_client):
+    taken = ContractPriceFactory(price_code="STD")
+    price = ContractPriceFactory(contract=taken.contract, price_code="PREM")
+    response = superuser_client.post(
+        reverse("admin:contracts_contractprice_change", args=[price.pk]),
+        {"price_code": "std", "amount": "5", "currency": "EUR"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Not saved: This contract already has a price STD." in response.content.decode()
+    price.refresh_from_db()
+    assert price.price_code == "PREM"
+
+
+def test_admin_refuses_a_code_limit_below_its_uses(superuser_client, codes):
+    code = codes.first()
+    InvitationCode.objects.filter(pk=code.pk).update(uses=2, max_uses=3)
+    response = superuser_client.post(
+        reverse("admin:invitations_invitationcode_change", args=[code.pk]),
+        {"status": "active", "max_uses": 1, "valid_from": "", "valid_until": ""},
+        follow=True,
+    )
+    assert "Not saved:" in response.content.decode()
+    assert "cannot be lower than 2" in response.content.decode()
+    code.refresh_from_db()
+    assert code.max_uses == 3
+
+
+def test_admin_refuses_a_negative_product_price_on_the_form(superuser_client):
+    response = superuser_client.post(
+        "/admin/contracts/product/add/",
+        {"name": "X", "description": "", "base_price": "-1", "currency": "EUR"},
+    )
+    assert response.status_code == 200
+    assert "The base price cannot be negative." in response.content.decode()
+    assert not Product.objects.filter(name="X").exists()
+
+
+def test_admin_deletes_of_products_and_participants_go_through_the_services(
+    superuser_client, codes
+):
+    code = codes.first()
+    participant = ParticipantFactory(contract=code.contract)
+    InvitationCode.objects.filter(pk=code.pk).update(participant=participant)
+    response = superuser_client.get(
+        reverse("admin:contracts_participant_delete", args=[participant.pk]), follow=True
+    )
+    assert "an invitation code is assigned to them" in response.content.decode()
+    response = superuser_client.get(
+        reverse("admin:contracts_product_delete", args=[code.price.product_id]), follow=True
+    )
+    assert "1 contract price use it" in response.content.decode()

@@ -61,3 +61,26 @@ def test_a_short_page_under_an_estimate_offers_no_next_page(monkeypatch):
     assert paginator.get_page(1).has_next()
     second = paginator.get_page(2)
     assert (len(second.object_list), second.has_next()) == (10, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_estimate_that_undershoots_still_reaches_every_row(monkeypatch):
+    price = ContractPriceFactory()
+    services.code_batch_create(
+        actor=None, contract=price.contract, price=price, quantity=180, width=8
+    )
+    monkeypatch.setattr(pagination, "planner_estimate", lambda qs: 50_000)
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 10)
+    queryset = InvitationCode.objects.order_by("id")
+    paginator = pagination.EstimatedCountPaginator(queryset, 50)
+    paginator.__dict__["count"] = 100  # the planner thought 100: two pages
+    paginator.is_estimate = True
+    second = paginator.get_page(2)
+    assert second.has_next()  # full, and one more row exists
+    third = paginator.get_page(3)
+    assert (third.number, len(third.object_list), third.has_next()) == (3, 50, True)
+    fourth = paginator.get_page(4)
+    assert (len(fourth.object_list), fourth.has_next()) == (30, False)
+    seen = [c.pk for n in (1, 2, 3, 4) for c in paginator.get_page(n).object_list]
+    assert seen == list(queryset.values_list("pk", flat=True))

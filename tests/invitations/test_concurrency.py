@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from core import codes
 from invitations import services
 from invitations.models import CodeBatch, InvitationCode
 from tests.factories import ContractPriceFactory
@@ -145,3 +146,25 @@ def test_two_contracts_sharing_a_prefix_cannot_both_squeeze_under_the_odds_limit
     assert (len(refused), len(done)) == (1, 1)
     assert "at least 7" in str(refused[0])
     assert InvitationCode.objects.count() == 2_000
+
+
+def test_parallel_chunks_drawing_the_same_codes_do_not_deadlock(monkeypatch, settings):
+    # Both connections draw from one small pool, so each inserts many codes the other
+    # has just inserted: without a common insertion order they deadlock.
+    pool = [codes.make_code("", f"{i:07d}") for i in range(3_000)]
+    local = threading.local()
+
+    def draw_from_pool(prefix, width, count, **kwargs):
+        if not hasattr(local, "rnd"):
+            local.rnd = random.Random(threading.get_ident())
+        return local.rnd.sample(pool, count)
+
+    monkeypatch.setattr(codes, "draw_codes", draw_from_pool)
+    monkeypatch.setattr(services, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(services, "DEADLOCK_RETRIES", 1)  # a deadlock fails the test
+    settings.GENERATION_CONNECTIONS = 2
+    price = ContractPriceFactory()
+    batch = CodeBatch.objects.create(contract=price.contract, price=price, quantity=2_000, width=8)
+    done = services.code_batch_generate(batch_id=batch.pk)
+    assert (done.status, done.generated) == ("done", 2_000)
+    assert InvitationCode.objects.values("code").distinct().count() == 2_000

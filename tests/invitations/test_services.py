@@ -247,3 +247,35 @@ def test_a_contract_with_a_bad_prefix_gets_a_clear_refusal_not_a_crash(price):
     with pytest.raises(DomainError, match="Invitation Prefix is not valid"):
         _generate(price)
     assert not CodeBatch.objects.exists()
+
+
+def test_a_chunk_that_hits_a_deadlock_is_drawn_again(price, monkeypatch):
+    import psycopg
+    from django.db import OperationalError
+
+    original = services._generate_chunk_once
+    calls = {"n": 0}
+
+    def deadlock_once(batch, wanted, randbytes):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            try:
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+            except psycopg.errors.DeadlockDetected as cause:
+                raise OperationalError("deadlock detected") from cause
+        return original(batch, wanted, randbytes)
+
+    monkeypatch.setattr(services, "_generate_chunk_once", deadlock_once)
+    done = services.code_batch_generate(batch_id=_new_batch(price, 20).pk)
+    assert (calls["n"], done.status, done.codes.count()) == (2, "done", 20)
+
+
+def test_other_database_errors_are_not_retried(price, monkeypatch):
+    from django.db import OperationalError
+
+    def broken(batch, wanted, randbytes):
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(services, "_generate_chunk_once", broken)
+    with pytest.raises(OperationalError):
+        services.code_batch_generate(batch_id=_new_batch(price, 5).pk)

@@ -1,0 +1,1 @@
+"""Passes: pass plans, printed and electronic passes, PINs, redemption into wallets."""

@@ -1,0 +1,1 @@
+"""Referral programs: referral links, status pages, reward tiers, webhooks."""

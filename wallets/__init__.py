@@ -1,0 +1,1 @@
+"""Wallets: balances and their ledger; every change goes through wallets.services."""

@@ -51,11 +51,8 @@ def deletion_refusal(
         )
     # Looked up by name: contracts must not import the invitations app that builds on it.
     code_model = apps.get_model("invitations", "InvitationCode")
-    batch_model = apps.get_model("invitations", "CodeBatch")
-    if batch_model.objects.filter(
-        contract__in=contracts, status__in=("queued", "running")
-    ).exists():
-        return f"{what} cannot be deleted now: invitation codes are being generated for it."
+    if refusal := generation_refusal(contracts=contracts):
+        return refusal
     codes = code_model.objects.filter(contract__in=contracts).count()
     participants = Participant.objects.filter(contract__in=contracts).count()
     if not (codes or participants):
@@ -74,8 +71,23 @@ def price_deletion_refusal(*, price: ContractPrice) -> str | None:
     code_model = apps.get_model("invitations", "InvitationCode")
     if code_model.objects.filter(price=price).exists():
         return f"The price {price.price_code} cannot be deleted: invitation codes use it."
+    return generation_refusal(price=price)
+
+
+def generation_refusal(
+    *, contracts: list[Contract] | None = None, price: ContractPrice | None = None
+) -> str | None:
+    """Why contracts or a price cannot be deleted right now: codes are being generated."""
     batch_model = apps.get_model("invitations", "CodeBatch")
-    if batch_model.objects.filter(price=price, status__in=("queued", "running")).exists():
+    running = batch_model.objects.filter(status__in=("queued", "running"))
+    if contracts:
+        busy = running.filter(contract__in=contracts).select_related("contract").first()
+        if busy:
+            return (
+                f"The contract {busy.contract.name} cannot be deleted now: "
+                "invitation codes are being generated for it."
+            )
+    if price is not None and running.filter(price=price).exists():
         return f"The price {price.price_code} cannot be deleted now: codes are being generated."
     return None
 

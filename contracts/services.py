@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from contracts import selectors
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
-from core.errors import DomainError
+from core.errors import refuse_if
 
 User = AbstractBaseUser | None
 
@@ -65,9 +65,7 @@ def organisation_update(
 def organisation_delete(*, actor: User, organisation: Organisation) -> None:
     """Delete an organisation and its contracts, unless any of them holds codes or participants."""
     organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
-    refusal = selectors.deletion_refusal(organisation=organisation)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.deletion_refusal(organisation=organisation))
     for contract in organisation.contracts.all():
         contract_delete(actor=actor, contract=contract)
     organisation.delete()
@@ -189,13 +187,9 @@ def contract_delete(*, actor: User, contract: Contract) -> None:
     holds the contract FOR KEY SHARE), so the check below sees those codes too.
     """
     # Answer at once when a batch is running, rather than wait for it under the lock.
-    refusal = selectors.deletion_refusal(contract=contract)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.generation_refusal(contracts=[contract]))
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
-    refusal = selectors.deletion_refusal(contract=contract)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.deletion_refusal(contract=contract))
     contract.delete()
 
 
@@ -381,13 +375,9 @@ def contract_price_update(
 @transaction.atomic
 def contract_price_delete(*, actor: User, price: ContractPrice) -> None:
     """Remove a price from a contract unless codes were generated against it."""
-    refusal = selectors.price_deletion_refusal(price=price)  # answer at once when busy
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.generation_refusal(price=price))  # answer at once when busy
     price = ContractPrice.objects.select_for_update().get(pk=price.pk)  # waits for a chunk
-    refusal = selectors.price_deletion_refusal(price=price)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.price_deletion_refusal(price=price))
     price.delete()
 
 
@@ -490,9 +480,7 @@ def participant_update(*, actor: User, participant: Participant, **fields) -> Pa
 @transaction.atomic
 def product_delete(*, actor: User, product: Product) -> None:
     """Delete a product that no contract prices."""
-    refusal = selectors.product_deletion_refusal(product=product)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.product_deletion_refusal(product=product))
     product.delete()
 
 
@@ -500,7 +488,5 @@ def product_delete(*, actor: User, product: Product) -> None:
 def participant_delete(*, actor: User, participant: Participant) -> None:
     """Delete a participant who holds no invitation code."""
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
-    refusal = selectors.participant_deletion_refusal(participant=participant)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(selectors.participant_deletion_refusal(participant=participant))
     participant.delete()

@@ -5,3 +5,9 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+def refuse_if(refusal: str | None) -> None:
+    """Raise a DomainError carrying `refusal`, when a selector found a reason to refuse."""
+    if refusal:
+        raise DomainError(refusal)

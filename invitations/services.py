@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from contracts.models import Contract, ContractPrice
 from core import codes as codelib
-from core.errors import DomainError
+from core.errors import DomainError, refuse_if
 from core.locks import advisory_xact_lock
 from invitations.models import CodeBatch, InvitationCode
 from invitations.selectors import code_deletion_refusal, existing_code_count
@@ -408,7 +408,5 @@ def code_revoke(*, actor: User, code: InvitationCode) -> InvitationCode:
 def code_delete(*, actor: User, code: InvitationCode) -> None:
     """Delete a never-used code. A used code is part of the record: revoke or archive it."""
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
-    refusal = code_deletion_refusal(code=code)
-    if refusal:
-        raise DomainError(refusal)
+    refuse_if(code_deletion_refusal(code=code))
     code.delete()

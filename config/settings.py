@@ -146,6 +146,12 @@ CODE_BATCH_MAX_QUANTITY = 1_000_000
 # PostgreSQL connections a large batch inserts over at once (index maintenance uses a core each).
 GENERATION_CONNECTIONS = env.int("GENERATION_CONNECTIONS", default=2)
 
+# Participant CSV imports: files up to this size and row count; files with more rows than
+# PARTICIPANT_IMPORT_SYNC_ROWS are checked and imported in the background.
+PARTICIPANT_IMPORT_MAX_BYTES = env.int("PARTICIPANT_IMPORT_MAX_BYTES", default=20 * 1000 * 1000)
+PARTICIPANT_IMPORT_MAX_ROWS = env.int("PARTICIPANT_IMPORT_MAX_ROWS", default=200_000)
+PARTICIPANT_IMPORT_SYNC_ROWS = env.int("PARTICIPANT_IMPORT_SYNC_ROWS", default=2_000)
+
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 

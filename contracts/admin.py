@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
 from contracts import selectors, services
-from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
+from contracts.models import Contract, ContractPrice, Organisation, Product
 from core.admin import ServiceAdminMixin
 from core.codes import CodeError, normalise_prefix
 
@@ -167,38 +167,3 @@ class ContractPriceAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
 
     def delete_with_service(self, request, obj) -> None:
         services.contract_price_delete(actor=request.user, price=obj)
-
-
-@admin.register(Participant)
-class ParticipantAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
-    list_display = [
-        "last_name",
-        "first_name",
-        "email",
-        "contract",
-        "external_reference",
-        "group",
-        "region",
-    ]
-    list_select_related = ["contract"]
-    search_fields = ["last_name", "first_name", "email", "external_reference"]
-    autocomplete_fields = ["contract"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["contract"] if obj else []
-
-    def save_model(self, request, obj, form, change) -> None:
-        data = {field: getattr(obj, field) for field in services.PARTICIPANT_FIELDS}
-        if change:
-            services.participant_update(actor=request.user, participant=obj, **data)
-        else:
-            participant = services.participant_create(
-                actor=request.user, contract=obj.contract, **data
-            )
-            obj.pk = participant.pk
-
-    def deletion_refusal(self, obj) -> str | None:
-        return selectors.participant_deletion_refusal(participant=obj)
-
-    def delete_with_service(self, request, obj) -> None:
-        services.participant_delete(actor=request.user, participant=obj)

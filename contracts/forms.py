@@ -29,6 +29,12 @@ class ContractForm(forms.Form):
     default_code_width = forms.TypedChoiceField(
         choices=WIDTH_CHOICES, coerce=int, initial=8, label="Default code width"
     )
+    participant_identifier = forms.ChoiceField(
+        choices=Contract.Identifier.choices,
+        initial=Contract.Identifier.ID,
+        label="Unique Identifier",
+        help_text="How a participant CSV import recognises participants already on the contract.",
+    )
 
 
 class PriceForm(forms.Form):

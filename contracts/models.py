@@ -28,6 +28,13 @@ class Contract(models.Model):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
 
+    class Identifier(models.TextChoices):
+        """What identifies a participant when a CSV file is imported into the contract."""
+
+        ID = "id", "Participant ID"
+        EMAIL = "email", "Email address"
+        REFERENCE = "reference", "External reference"
+
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="contracts"
     )
@@ -44,6 +51,13 @@ class Contract(models.Model):
     currency = currency_field()
     default_code_width = models.PositiveSmallIntegerField(
         default=8, help_text=f"Characters after the prefix, {MIN_WIDTH}–{MAX_WIDTH}."
+    )
+    participant_identifier = models.CharField(
+        "Unique Identifier",
+        max_length=10,
+        choices=Identifier.choices,
+        default=Identifier.ID,
+        help_text="How a participant CSV import recognises participants already on the contract.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

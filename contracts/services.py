@@ -114,6 +114,7 @@ def contract_create(
     status: str = Contract.Status.DRAFT,
     currency: str = "EUR",
     default_code_width: int = 8,
+    participant_identifier: str = Contract.Identifier.ID,
 ) -> Contract:
     """Create a contract for an organisation; the prefix is normalised to the code alphabet."""
     code = _clean_code(code)
@@ -137,6 +138,7 @@ def contract_create(
             status=status,
             currency=currency,
             default_code_width=default_code_width,
+            participant_identifier=participant_identifier,
             created_by=actor,
         ),
     )
@@ -151,6 +153,7 @@ CONTRACT_EDITABLE = (
     "status",
     "currency",
     "default_code_width",
+    "participant_identifier",
 )
 
 
@@ -219,6 +222,7 @@ def contract_duplicate(*, actor: User, contract: Contract) -> Contract:
             status=Contract.Status.DRAFT,
             currency=contract.currency,
             default_code_width=contract.default_code_width,
+            participant_identifier=contract.participant_identifier,
             created_by=actor,
         ),
     )

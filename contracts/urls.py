@@ -17,7 +17,6 @@ urlpatterns = [
     path("contracts/<int:pk>/duplicate/", views.contract_duplicate, name="contract_duplicate"),
     path("contracts/<int:pk>/pricing/", views.contract_pricing, name="contract_pricing"),
     path("contracts/<int:pk>/pricing/add/", views.price_create, name="price_create"),
-    path("contracts/<int:pk>/participants/", views.participant_list, name="participant_list"),
     path("prices/<int:pk>/edit/", views.price_edit, name="price_edit"),
     path("prices/<int:pk>/delete/", views.price_delete, name="price_delete"),
     path("products/<int:pk>/", views.product_detail, name="product_detail"),

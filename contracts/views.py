@@ -127,6 +127,7 @@ def _contract_initial(contract: Contract) -> dict:
         "status": contract.status,
         "currency": contract.currency,
         "default_code_width": contract.default_code_width,
+        "participant_identifier": contract.participant_identifier,
     }
 
 
@@ -368,23 +369,5 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "title": f"Edit product {product.name}",
             "submit": "Save",
             "cancel_url": reverse("contracts:product_detail", args=[product.pk]),
-        },
-    )
-
-
-@staff_permission_required("contracts.view_contract", "contracts.view_participant")
-def participant_list(request: HttpRequest, pk: int) -> HttpResponse:
-    contract = _contract(pk)
-    search = request.GET.get("q", "").strip()
-    context = paginate(request, selectors.participant_list(contract=contract, search=search))
-    return render(
-        request,
-        "contracts/participant_list.html",
-        {
-            **context,
-            "contract": contract,
-            "organisation": contract.organisation,
-            "search": search,
-            "tab": "participants",
         },
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -95,3 +96,137 @@ def csv_response(
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+# --- Reading what spreadsheets save -------------------------------------------------------
+
+UTF8_BOM = b"\xef\xbb\xbf"
+DELIMITERS = (",", ";", "\t")
+# Signatures of files people pick by mistake, with what to do instead.
+_NOT_CSV = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+)
+SAVE_AS_CSV = (
+    "In your spreadsheet choose File → Save As (or Download) → CSV, then upload that file."
+)
+
+
+class CsvReadError(Exception):
+    """The file cannot be read as CSV text at all; the message says why, for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class CsvTable:
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]  # (spreadsheet row number, cells); header is row 1
+    encoding: str
+    delimiter: str
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Bytes to text: UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252.
+
+    Raises CsvReadError for an empty file or one that is not text (a workbook, a PDF,
+    anything with NUL bytes or control characters).
+    """
+    if not data.strip(b" \t\r\n\x00" + UTF8_BOM):
+        raise CsvReadError("The file is empty.")
+    for signature, what in _NOT_CSV:
+        if data.startswith(signature):
+            raise CsvReadError(f"This file is {what}, not CSV text. {SAVE_AS_CSV}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode Text" export: UTF-16 with a BOM, usually tab-separated.
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            raise CsvReadError(f"This file is not readable CSV text. {SAVE_AS_CSV}") from None
+    if b"\x00" in data:
+        raise CsvReadError(f"This file is not CSV text (it holds binary data). {SAVE_AS_CSV}")
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+        try:
+            text, encoding = data.decode("utf-8"), "UTF-8 with BOM"
+        except UnicodeDecodeError:
+            raise CsvReadError(
+                "The file says it is UTF-8 but holds bytes that are not. " + SAVE_AS_CSV
+            ) from None
+    else:
+        try:
+            text, encoding = data.decode("utf-8"), "UTF-8"
+        except UnicodeDecodeError:
+            try:
+                text, encoding = data.decode("cp1252"), "Windows-1252"
+            except UnicodeDecodeError:
+                raise CsvReadError(
+                    "This file is neither UTF-8 nor Windows-1252 text. " + SAVE_AS_CSV
+                ) from None
+    sample = text[:65_536]
+    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\r\n")
+    if controls > max(2, len(sample) // 1_000):
+        raise CsvReadError(f"This file is not CSV text (it holds binary data). {SAVE_AS_CSV}")
+    return text, encoding
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter of the header line: whichever of comma, semicolon, tab it holds most."""
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def clean_cell(value: str) -> str:
+    """A cell as typed: outer spaces (non-breaking too) trimmed, our formula guard undone.
+
+    Our exports put an apostrophe before a cell that starts like a formula; reading it
+    back removes it, so a round-trip keeps `+44…` as it was.
+    """
+    value = value.strip(" \t\r\n\xa0")
+    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@":
+        return value[1:]
+    return value
+
+
+def read_table(data: bytes) -> CsvTable:
+    """Parse an uploaded CSV: any of our encodings, delimiters and line endings.
+
+    Every cell is text (leading zeros stay); fully blank rows, such as the trailing
+    ones spreadsheets add, are skipped. Raises CsvReadError when there is nothing to read.
+    """
+    text, encoding = decode_text(data)
+    delimiter = _sniff_delimiter(text)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CsvReadError(f"The header line cannot be read as CSV: {exc}.") from None
+    if header is None or not any(cell.strip() for cell in header):
+        raise CsvReadError("The file is empty: the first line should hold the column names.")
+    header = [clean_cell(cell) for cell in header]
+    # Spreadsheets may add empty columns at the right end of every line.
+    while header and not header[-1]:
+        header.pop()
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        number = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise CsvReadError(
+                    f"Row {number + 1} cannot be read as CSV ({exc}): "
+                    "look for a quote that is opened and never closed."
+                ) from None
+            number += 1
+            if any(cell.strip(" \t\r\n\xa0") for cell in cells):
+                yield number, [clean_cell(cell) for cell in cells]
+
+    return CsvTable(header=header, rows=rows(), encoding=encoding, delimiter=delimiter)

@@ -1,10 +1,17 @@
+from django import forms
 from django.contrib import admin
+from import_export.admin import ImportExportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
+from contracts import selectors as contract_selectors
+from contracts import services as contract_services
+from contracts.models import Contract, Participant
 from core.admin import ServiceAdminMixin
 from core.pagination import EstimatedCountPaginator
 from invitations import selectors, services
-from invitations.models import CodeBatch, InvitationCode
+from invitations.models import CodeBatch, InvitationCode, ParticipantImport
+from invitations.resources import ParticipantResource
 
 
 @admin.register(InvitationCode)
@@ -98,4 +105,101 @@ class CodeBatchAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ParticipantAdminImportForm(ImportForm):
+    contract = forms.ModelChoiceField(
+        queryset=Contract.objects.order_by("name"),
+        help_text="The contract the participants belong to. To issue invitation codes from a "
+        "Price Code column, use the contract's Participants page → Upload CSV.",
+    )
+
+
+class ParticipantAdminConfirmImportForm(ConfirmImportForm):
+    contract = forms.ModelChoiceField(queryset=Contract.objects.all(), widget=forms.HiddenInput)
+
+
+@admin.register(Participant)
+class ParticipantAdmin(ImportExportMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+    """Import and export in the participant CSV format; every save goes through the services."""
+
+    resource_classes = [ParticipantResource]
+    import_form_class = ParticipantAdminImportForm
+    confirm_form_class = ParticipantAdminConfirmImportForm
+    list_display = [
+        "last_name",
+        "first_name",
+        "email",
+        "contract",
+        "external_reference",
+        "group",
+        "region",
+    ]
+    list_select_related = ["contract"]
+    list_filter = ["contract"]
+    search_fields = ["last_name", "first_name", "email", "external_reference"]
+    autocomplete_fields = ["contract"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["contract"] if obj else []
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["contract"] = import_form.cleaned_data["contract"].pk
+        return initial
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        kwargs = super().get_import_resource_kwargs(request, **kwargs)
+        form = kwargs.pop("form", None)
+        if form is not None and form.is_valid():
+            kwargs["contract"] = form.cleaned_data["contract"]
+        return kwargs
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        kwargs = super().get_export_resource_kwargs(request, **kwargs)
+        kwargs.pop("form", None)
+        return kwargs
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = {field: getattr(obj, field) for field in contract_services.PARTICIPANT_FIELDS}
+        if change:
+            contract_services.participant_update(actor=request.user, participant=obj, **data)
+        else:
+            participant = contract_services.participant_create(
+                actor=request.user, contract=obj.contract, **data
+            )
+            obj.pk = participant.pk
+
+    def deletion_refusal(self, obj) -> str | None:
+        return contract_selectors.participant_deletion_refusal(participant=obj)
+
+    def delete_with_service(self, request, obj) -> None:
+        contract_services.participant_delete(actor=request.user, participant=obj)
+
+
+@admin.register(ParticipantImport)
+class ParticipantImportAdmin(admin.ModelAdmin):
+    """The log of participant CSV uploads; imports run from the contract's Participants page."""
+
+    list_display = [
+        "id",
+        "contract",
+        "original_name",
+        "status",
+        "rows",
+        "issue_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["contract", "created_by"]
+    search_fields = ["original_name", "contract__name"]
+    readonly_fields = [f.name for f in ParticipantImport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

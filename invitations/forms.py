@@ -83,3 +83,69 @@ class CodeEditForm(forms.Form):
         )
         super().__init__(*args, **kwargs)
         self.fields["price"].queryset = code.contract.prices.select_related("product")
+
+
+class ParticipantForm(forms.Form):
+    first_name = forms.CharField(max_length=100, label="First Name")
+    last_name = forms.CharField(max_length=100, label="Last Name")
+    email = forms.EmailField(label="Email")
+    phone = forms.CharField(max_length=40, required=False, label="Phone")
+    date_of_birth = forms.DateField(required=False, widget=DateInput(), label="Date of Birth")
+    external_reference = forms.CharField(
+        max_length=100,
+        required=False,
+        label="External Reference",
+        help_text="Employee or member number; unique within the contract.",
+    )
+    group = forms.CharField(max_length=100, required=False, label="Group / Department")
+    region = forms.CharField(max_length=100, required=False)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class GenerateParticipantCodeForm(forms.Form):
+    width = forms.TypedChoiceField(
+        choices=WIDTH_CHOICES,
+        coerce=int,
+        label="Code width",
+        help_text="Characters in addition to the Invitation Prefix.",
+    )
+    price = forms.ModelChoiceField(
+        queryset=None,
+        empty_label="— Select a price —",
+        label="Product price",
+        error_messages={
+            "required": "Select the price the code is for.",
+            "invalid_choice": "Choose one of this contract's prices.",
+        },
+    )
+    replace = forms.BooleanField(required=False, widget=forms.HiddenInput())
+
+    def __init__(self, *args, contract: Contract, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["price"].queryset = contract.prices.select_related("product").order_by(
+            "price_code"
+        )
+        self.fields["width"].initial = contract.default_code_width
+
+
+class ParticipantUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        allow_empty_file=True,  # an empty file gets its message on the validation page
+        error_messages={"required": "Choose a CSV file to upload.", "empty": "The file is empty."},
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
+    )
+    width = forms.TypedChoiceField(
+        choices=[("", "Contract default"), *WIDTH_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Code width",
+        help_text="For the codes this import issues; characters in addition to the prefix.",
+    )
+    update_existing = forms.BooleanField(
+        required=False,
+        label="Update existing contacts",
+        help_text="Leave unticked to keep the details of participants already on the contract "
+        "(they may have corrected them at registration); their codes are still issued.",
+    )

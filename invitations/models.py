@@ -58,6 +58,14 @@ class CodeBatch(models.Model):
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    participant_import = models.ForeignKey(
+        "ParticipantImport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="code_batches",
+        help_text="The CSV import that issued this batch's codes to participants.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     generated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -184,3 +192,60 @@ class InvitationCode(models.Model):
     @property
     def is_used(self) -> bool:
         return self.uses > 0
+
+
+class ParticipantImport(models.Model):
+    """One upload of a participant CSV: its file, the validation verdict, and the import.
+
+    Nothing but this row (and the stored file) exists before Complete Import; the
+    participants and codes are written in one transaction when it runs.
+    """
+
+    class Status(models.TextChoices):
+        VALIDATING = "validating", "Validating"
+        INVALID = "invalid", "Issues found"
+        VALID = "valid", "Ready to import"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="participant_imports"
+    )
+    file = models.FileField(upload_to="participant-imports/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    width = models.PositiveSmallIntegerField()
+    update_existing = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.VALIDATING)
+    rows = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the current step
+    # The first issues found (row, column, value, message) and how many there are in all.
+    issues = models.JSONField(default=list, blank=True)
+    issue_count = models.PositiveIntegerField(default=0)
+    # What the import will do / did: rows, new, updated, codes per price, notes for staff.
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Two imports into one contract at once could both issue a code to one person.
+            models.UniqueConstraint(
+                fields=["contract"],
+                condition=Q(status="importing"),
+                name="one_running_import_per_contract",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} – {self.original_name}"
+
+    @property
+    def is_busy(self) -> bool:
+        return self.status in (self.Status.VALIDATING, self.Status.IMPORTING)

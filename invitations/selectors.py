@@ -11,8 +11,10 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -20,7 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from contracts.models import Contract
+from contracts.models import Contract, Participant
 from core import codes as codelib
 from invitations.models import CodeBatch, InvitationCode
 
@@ -236,3 +238,104 @@ def code_deletion_refusal(*, code: InvitationCode) -> str | None:
             "revoke or archive it instead."
         )
     return None
+
+
+# --- Participants and their codes --------------------------------------------------------
+
+
+def _unused(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
+    """Codes that were never used and can still be: what 'holds an unused code' means."""
+    return codes.filter(status=InvitationCode.Status.ACTIVE, is_archived=False, uses=0)
+
+
+def with_current_code(participants: QuerySet[Participant]) -> QuerySet[Participant]:
+    """Annotate each participant with their current code (the newest not archived), its
+    status, and the price code of their newest unused code (the CSV's Price Code column).
+
+    Three correlated lookups on the participant index, so a list or an export of any
+    size costs one query.
+    """
+    today = timezone.localdate()
+    current = InvitationCode.objects.filter(participant=OuterRef("pk"), is_archived=False).order_by(
+        "-id"
+    )
+    unused = _unused(InvitationCode.objects.filter(participant=OuterRef("pk"))).order_by("-id")
+    return participants.annotate(
+        x_code=Subquery(current.values("code")[:1]),
+        x_code_state=Subquery(
+            current.annotate(x_state=_state_expression(today)).values("x_state")[:1]
+        ),
+        x_price_code=Subquery(unused.values("price__price_code")[:1]),
+    )
+
+
+def participant_search(*, contract: Contract, search: str = "") -> QuerySet[Participant]:
+    """The Manage Participants list: name, email, reference, or an invitation code."""
+    qs = contract.participants.all()
+    search = search.strip()
+    if search:
+        match = (
+            Q(first_name__icontains=search)
+            | Q(last_name__icontains=search)
+            | Q(email__icontains=search.lower())
+            | Q(external_reference__icontains=search)
+        )
+        if " " in search:
+            first, _, last = search.partition(" ")
+            match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
+        normalised = codelib.normalise(search)
+        if len(normalised) >= 4:
+            holders = InvitationCode.objects.filter(
+                code__startswith=normalised, participant__isnull=False
+            ).values("participant_id")
+            match |= Q(pk__in=holders)
+        qs = qs.filter(match)
+    return with_current_code(qs.order_by("last_name", "first_name", "id"))
+
+
+def participant_codes(*, participant: Participant) -> QuerySet[InvitationCode]:
+    return participant.invitation_codes.select_related("price__product").order_by("-id")
+
+
+def participant_unused_codes(*, participant: Participant) -> QuerySet[InvitationCode]:
+    return _unused(participant.invitation_codes.select_related("price")).order_by("-id")
+
+
+PARTICIPANT_EXPORT_TRUSTED = (0, 5, 11, 12)  # ID, Date of Birth, Invitation Code, Code Status
+
+
+def participant_export_rows(*, contract: Contract) -> Iterator[tuple]:
+    """Rows for the participants' Download CSV, in the column order of the resource."""
+    from invitations.resources import COLUMNS
+
+    qs = with_current_code(contract.participants.order_by("id"))
+    names = [
+        {
+            "price_code": "x_price_code",
+            "invitation_code": "x_code",
+            "code_status": "x_code_state",
+        }.get(c.field, c.field)
+        for c in COLUMNS
+    ]
+    return qs.values_list(*names).iterator(chunk_size=5_000)
+
+
+def participant_import_codes(*, participant_import) -> QuerySet[InvitationCode]:
+    """The codes an import issued, with their participants, for its result page."""
+    return (
+        InvitationCode.objects.filter(batch__participant_import=participant_import)
+        .select_related("participant", "price")
+        .order_by("participant__last_name", "participant__first_name", "id")
+    )
+
+
+def running_import(*, contract: Contract):
+    from invitations.models import ParticipantImport
+
+    return (
+        ParticipantImport.objects.filter(
+            contract=contract, status=ParticipantImport.Status.IMPORTING
+        )
+        .select_related("created_by")
+        .first()
+    )

@@ -13,3 +13,19 @@ from invitations import services
 def generate_code_batch(batch_id: int) -> int:
     """Generate a batch's missing codes; resumable, so a retry continues where it stopped."""
     return services.code_batch_generate(batch_id=batch_id).generated
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(OSError, InterfaceError), retry_backoff=True, max_retries=5
+)
+def validate_participant_import(import_id: int) -> str:
+    """Check an uploaded participant CSV; writes only the upload's verdict."""
+    return services.participant_import_validate(import_id=import_id).status
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(OSError, InterfaceError), retry_backoff=True, max_retries=5
+)
+def run_participant_import(import_id: int) -> str:
+    """Complete Import in one transaction; a redelivered task runs it again from the start."""
+    return services.participant_import_run(import_id=import_id).status

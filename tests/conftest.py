@@ -118,3 +118,9 @@ def manager(db):
 def manager_client(client, manager):
     client.force_login(manager)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Uploaded files go to the test's own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"

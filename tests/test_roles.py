@@ -1,11 +1,12 @@
 """Every staff URL, walked with every role: allowed where the role's permissions say so."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
 
 from core import roles
 from invitations import services
-from tests.factories import ContractPriceFactory, UserFactory
+from tests.factories import ContractPriceFactory, ParticipantFactory, UserFactory
 
 ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER = (
     roles.ADMINISTRATOR,
@@ -35,7 +36,18 @@ MATRIX = [
     ("contracts:price_delete", "price", "get", MANAGERS),
     ("contracts:product_detail", "product", "get", EVERYONE),
     ("contracts:product_edit", "product", "get", MANAGERS),
-    ("contracts:participant_list", "contract", "get", EVERYONE),
+    ("invitations:participant_list", "contract", "get", EVERYONE),
+    ("invitations:participant_create", "contract", "get", MANAGERS),
+    ("invitations:participant_export", "contract", "get", {ADMIN, MANAGER, FINANCE}),
+    ("invitations:participant_csv_template", "contract", "get", EVERYONE),
+    ("invitations:participant_upload", "contract", "get", MANAGERS),
+    ("invitations:participant_detail", "participant", "get", EVERYONE),
+    ("invitations:participant_edit", "participant", "get", {ADMIN, MANAGER, SUPPORT}),
+    ("invitations:participant_delete", "participant", "get", MANAGERS),
+    ("invitations:participant_code_generate", "participant", "get", MANAGERS),
+    ("invitations:participant_import", "import", "get", EVERYONE),
+    ("invitations:participant_import_complete", "import", "post", MANAGERS),
+    ("invitations:participant_import_progress", "import", "get", EVERYONE),
     ("invitations:code_list", "contract", "get", EVERYONE),
     ("invitations:code_generate", "contract", "get", MANAGERS),
     ("invitations:code_export", "contract", "get", {ADMIN, MANAGER, FINANCE}),
@@ -61,6 +73,14 @@ def objects(db):
         "product": price.product_id,
         "batch": batch.pk,
         "code": batch.codes.get().pk,
+        "participant": ParticipantFactory(contract=price.contract).pk,
+        "import": services.participant_import_upload(
+            actor=None,
+            contract=price.contract,
+            file=SimpleUploadedFile(
+                "list.csv", b"First Name,Last Name,Email\nAnn,Lee,ann@example.com\n"
+            ),
+        ).pk,
     }
 
 

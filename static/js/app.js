@@ -34,7 +34,7 @@
     });
   });
 
-  // Progress bar of a background batch: poll until it is finished, then reload the list.
+  // Progress bar of a background batch or import: poll until it is finished, then reload.
   var batch = document.querySelector("[data-progress-url]");
   if (batch) {
     var bar = batch.querySelector("[data-progress-bar]");
@@ -44,8 +44,8 @@
         .then(function (r) { return r.json(); })
         .then(function (p) {
           if (bar) bar.value = p.percent;
-          if (text) text.textContent = p.generated.toLocaleString() + " of " + p.quantity.toLocaleString();
-          if (p.status === "done" || p.status === "failed") window.location.reload();
+          if (text) text.textContent = p.text || (p.generated.toLocaleString() + " of " + p.quantity.toLocaleString());
+          if (["queued", "running", "validating", "importing"].indexOf(p.status) < 0) window.location.reload();
           else window.setTimeout(poll, 1000);
         })
         .catch(function () { window.setTimeout(poll, 3000); });

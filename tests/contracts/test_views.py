@@ -21,7 +21,7 @@ def test_the_name_menu_leads_to_contract_management_and_down_to_the_tabs(manager
     assert f'<a href="{contract_url}">Wellbeing 2026</a>' in contracts
     page = manager_client.get(contract_url).content.decode()
     codes_url = reverse("invitations:code_list", args=[contract.pk])
-    participants_url = reverse("contracts:participant_list", args=[contract.pk])
+    participants_url = reverse("invitations:participant_list", args=[contract.pk])
     assert f'<a href="{codes_url}" >Invitation Codes</a>' in page
     assert f'<a href="{participants_url}" >Participants</a>' in page
 
@@ -41,6 +41,7 @@ def test_new_organisation_then_new_contract(manager_client):
             "status": "active",
             "currency": "EUR",
             "default_code_width": 8,
+            "participant_identifier": "id",
             "start_date": "2027-01-01",
             "end_date": "2027-06-30",
         },
@@ -61,6 +62,7 @@ def test_a_bad_prefix_is_explained_on_the_contract_form(manager_client):
             "status": "draft",
             "currency": "EUR",
             "default_code_width": 8,
+            "participant_identifier": "id",
         },
     )
     assert "not allowed: #" in response.content.decode()

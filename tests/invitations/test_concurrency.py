@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from core import codes
-from invitations import services
 from invitations.models import CodeBatch, InvitationCode
+from invitations.services import generation as services
 from tests.factories import ContractPriceFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from contracts.models import Contract
 from core import codes
 from core.errors import DomainError
-from invitations import services
 from invitations.models import CodeBatch, InvitationCode
+from invitations.services import generation as services
 from tests.factories import ContractFactory, ContractPriceFactory
 
 pytestmark = pytest.mark.django_db

@@ -62,6 +62,14 @@ def _check_batch_request(
         errors["valid_until"] = "“Valid until” must be on or after “valid from”."
     if errors:
         raise ValidationError(errors)
+    return check_guess_odds(contract=contract, width=width, quantity=quantity)
+
+
+def check_guess_odds(*, contract: Contract, width: int, quantity: int) -> codelib.GuessOdds:
+    """Refuse `quantity` more codes of this width when they would make codes guessable.
+
+    Callers hold the advisory lock on the prefix and width (see code_batch_create).
+    """
     odds = codelib.GuessOdds(
         width=width,
         existing=existing_code_count(prefix=contract.invitation_prefix, width=width),
@@ -410,3 +418,81 @@ def code_delete(*, actor: User, code: InvitationCode) -> None:
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
     refuse_if(code_deletion_refusal(code=code))
     code.delete()
+
+
+def codes_issue_to_participants(
+    *, batch: CodeBatch, participant_ids: list[int], randbytes: Callable[[int], bytes] | None = None
+) -> None:
+    """Give each participant one new code of the batch, inside the caller's transaction.
+
+    Set-based like a batch: draw a code per participant, insert all pairs skipping codes
+    that exist, draw again for the participants whose code collided.
+    """
+    draw_options = {"randbytes": randbytes} if randbytes else {}
+    waiting = list(participant_ids)
+    attempts = 0
+    while waiting:
+        attempts += 1
+        if attempts > 50:
+            raise DomainError("Could not find enough unused codes: choose a wider code.")
+        drawn = codelib.draw_codes(batch.prefix, batch.width, len(waiting), **draw_options)
+        pairs = list(dict(zip(drawn, waiting, strict=True)).items())  # a code drawn twice: once
+        served = _insert_assigned_codes(batch, pairs)
+        waiting = [pid for pid in waiting if pid not in served]
+    CodeBatch.objects.filter(pk=batch.pk).update(generated=F("generated") + len(participant_ids))
+
+
+def _insert_assigned_codes(batch: CodeBatch, pairs: list[tuple[str, int]]) -> set[int]:
+    """Insert (code, participant) pairs, skipping codes that exist; return who got a code."""
+    table = InvitationCode._meta.db_table
+    constants = [
+        batch.contract_id,
+        batch.price_id,
+        batch.pk,
+        InvitationCode.Status.ACTIVE,
+        batch.max_uses,
+        batch.valid_from,
+        batch.valid_until,
+        timezone.now(),
+    ]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE new_assigned_codes (code varchar(30), participant_id bigint) "
+                "ON COMMIT DROP"
+            )
+            with cursor.cursor.copy(
+                "COPY new_assigned_codes (code, participant_id) FROM STDIN"
+            ) as copy:
+                for pair in pairs:
+                    copy.write_row(pair)
+            cursor.execute(
+                f"""
+                INSERT INTO {table}
+                    (code, participant_id, contract_id, price_id, batch_id, status, is_archived,
+                     uses, max_uses, valid_from, valid_until, created_at)
+                SELECT code, participant_id, %s, %s, %s, %s, false, 0, %s, %s, %s, %s
+                FROM new_assigned_codes ORDER BY code COLLATE "C"
+                ON CONFLICT DO NOTHING
+                RETURNING participant_id
+                """,
+                constants,
+            )
+            served = {row[0] for row in cursor.fetchall()}
+            cursor.execute("DROP TABLE new_assigned_codes")
+        return served
+    ops = connection.ops
+    constants[5] = ops.adapt_datefield_value(batch.valid_from)
+    constants[6] = ops.adapt_datefield_value(batch.valid_until)
+    constants[7] = ops.adapt_datetimefield_value(constants[7])
+    sql = (
+        f"INSERT OR IGNORE INTO {table} (code, participant_id, contract_id, price_id, batch_id, "
+        "status, is_archived, uses, max_uses, valid_from, valid_until, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(code, pid, *constants) for code, pid in pairs])
+    # The batch's holders: those asked for who have a code now (SQLite has no RETURNING
+    # that reports skipped rows, and limits query parameters, so no IN list).
+    holders = InvitationCode.objects.filter(batch=batch).values_list("participant_id", flat=True)
+    return {pid for _, pid in pairs} & set(holders.iterator(chunk_size=10_000))

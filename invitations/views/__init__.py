@@ -1,0 +1,1 @@
+"""Staff pages of the invitations app: codes (`codes`) and participants (`participants`)."""

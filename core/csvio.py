@@ -127,6 +127,7 @@ class CsvTable:
     rows: Iterator[tuple[int, list[str]]]  # (spreadsheet row number, cells); header is row 1
     encoding: str
     delimiter: str
+    empty_trailing_columns: int = 0  # empty headers at the right end, dropped from `header`
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
@@ -210,6 +211,7 @@ def read_table(data: bytes) -> CsvTable:
         raise CsvReadError("The file is empty: the first line should hold the column names.")
     header = [clean_cell(cell) for cell in header]
     # Spreadsheets may add empty columns at the right end of every line.
+    width = len(header)
     while header and not header[-1]:
         header.pop()
 
@@ -229,4 +231,10 @@ def read_table(data: bytes) -> CsvTable:
             if any(cell.strip(" \t\r\n\xa0") for cell in cells):
                 yield number, [clean_cell(cell) for cell in cells]
 
-    return CsvTable(header=header, rows=rows(), encoding=encoding, delimiter=delimiter)
+    return CsvTable(
+        header=header,
+        rows=rows(),
+        encoding=encoding,
+        delimiter=delimiter,
+        empty_trailing_columns=width - len(header),
+    )

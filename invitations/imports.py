@@ -115,16 +115,20 @@ class ImportPlan:
 
 def parse_date(text: str) -> date:
     """2026-03-01, 1/3/2026, 01/03/2026 or 01.03.2026 (day first); ValueError otherwise."""
-    if m := _ISO.match(text):
-        return date(int(m[1]), int(m[2]), int(m[3]))
-    if m := _DAY_FIRST.match(text):
-        day, month = int(m[1]), int(m[2])
-        if month > 12 and day <= 12:
-            raise ValueError(
-                f"This reads as month {month}: the date seems to be written month first "
-                f"(US style). {DATE_HELP}"
-            )
-        return date(int(m[3]), month, day)
+    try:
+        if m := _ISO.match(text):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _DAY_FIRST.match(text):
+            day, month = int(m[1]), int(m[2])
+            if month > 12 and day <= 12:
+                raise ValueError(
+                    f"This reads as month {month}: the date seems to be written month first "
+                    f"(US style). {DATE_HELP}"
+                )
+            return date(int(m[3]), month, day)
+    except ValueError as exc:
+        if "month first" in str(exc):
+            raise
     raise ValueError(f"Not a date we can read. {DATE_HELP}")
 
 
@@ -181,7 +185,15 @@ def plan_import(
     if not plan.ok:
         return plan
     state = _ContractState(contract)
-    checker = _RowChecker(contract, state, plan, positions, len(table.header), update_existing)
+    checker = _RowChecker(
+        contract,
+        state,
+        plan,
+        positions,
+        len(table.header),
+        update_existing,
+        table.empty_trailing_columns,
+    )
     try:
         for number, cells in table.rows:
             if plan.row_count >= max_rows:
@@ -250,6 +262,7 @@ class _RowChecker:
         positions: dict[str, int],
         width: int,
         update_existing: bool,
+        spare_columns: int,
     ) -> None:
         self.contract = contract
         self.state = state
@@ -260,6 +273,7 @@ class _RowChecker:
             if name in DETAIL_FIELDS or name in ("id", "price_code")
         ]
         self.header_width = width
+        self.spare_columns = spare_columns
         self.update_existing = update_existing
         self.identifier = contract.participant_identifier
         self.seen_ids: dict[int, int] = {}
@@ -285,7 +299,9 @@ class _RowChecker:
                 "a value or a delimiter is missing.",
             )
             return
-        if len(cells) > self.header_width and any(cells[self.header_width :]):
+        # Extra cells are only forgiven where the header itself ended in empty columns.
+        extra = cells[self.header_width :]
+        if extra and (any(extra) or len(extra) > self.spare_columns):
             plan.add(
                 row,
                 "",

@@ -26,18 +26,6 @@ def contract_prices(*, contract: Contract) -> QuerySet[ContractPrice]:
     return contract.prices.select_related("product").order_by("price_code")
 
 
-def participant_list(*, contract: Contract, search: str = "") -> QuerySet[Participant]:
-    qs = contract.participants.all()
-    if search:
-        qs = qs.filter(
-            Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
-            | Q(email__icontains=search)
-            | Q(external_reference__icontains=search)
-        )
-    return qs.order_by("last_name", "first_name", "id")
-
-
 def deletion_refusal(
     *, organisation: Organisation | None = None, contract: Contract | None = None
 ) -> str | None:

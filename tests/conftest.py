@@ -110,6 +110,12 @@ def admin_client_role(client, db):
 
 
 @pytest.fixture
+def superuser_client(client, db):
+    client.force_login(UserFactory(is_superuser=True))
+    return client
+
+
+@pytest.fixture
 def manager(db):
     return UserFactory(role=roles.CONTRACT_MANAGER)
 

@@ -4,15 +4,9 @@ from django.urls import reverse
 from contracts.models import Contract, ContractPrice, Product
 from invitations import services
 from invitations.models import InvitationCode
-from tests.factories import ContractPriceFactory, ParticipantFactory, ProductFactory, UserFactory
+from tests.factories import ContractPriceFactory, ParticipantFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(is_superuser=True))
-    return client
 
 
 @pytest.fixture

@@ -220,7 +220,10 @@ def participant_csv_template(request: HttpRequest, pk: int) -> HttpResponse:
 def participant_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Upload CSV: instructions, the template, Choose File → Upload."""
     contract = _contract(pk)
-    form = ParticipantUploadForm(request.POST or None, request.FILES or None)
+    is_post = request.method == "POST"
+    form = (
+        ParticipantUploadForm(request.POST, request.FILES) if is_post else ParticipantUploadForm()
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -1,0 +1,116 @@
+"""Participants and imports under real concurrent transactions on PostgreSQL."""
+
+import threading
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from contracts.models import Contract, Participant
+from core.errors import DomainError
+from invitations import services
+from invitations.models import InvitationCode, ParticipantImport
+from invitations.services import participants as participant_services
+from tests.factories import ContractPriceFactory, ParticipantFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _run_together(*functions):
+    """Start the functions at one moment in threads of their own; return results or errors."""
+    barrier = threading.Barrier(len(functions))
+    outcomes = {}
+
+    def run(index, function):
+        try:
+            barrier.wait(timeout=10)
+            outcomes[index] = function()
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return [outcomes[i] for i in range(len(functions))]
+
+
+def test_two_generate_code_clicks_at_once_issue_one_code():
+    price = ContractPriceFactory()
+    person = ParticipantFactory(contract=price.contract)
+
+    def generate():
+        return services.participant_code_generate(
+            actor=None, participant=person, price=price, width=8
+        )
+
+    outcomes = _run_together(generate, generate)
+    issued = [o for o in outcomes if isinstance(o, InvitationCode)]
+    refused = [o for o in outcomes if isinstance(o, services.CodeAlreadyHeld)]
+    assert len(issued) == 1 and len(refused) == 1, outcomes
+    assert InvitationCode.objects.filter(participant=person).count() == 1
+
+
+def test_the_same_list_completed_twice_at_once_adds_each_person_and_code_once():
+    price = ContractPriceFactory(contract__participant_identifier=Contract.Identifier.EMAIL)
+    contract = price.contract
+    data = "First Name,Last Name,Email,Price Code\n" + "".join(
+        f"P,{i},p{i}@example.com,{price.price_code}\n" for i in range(200)
+    )
+    uploads = [
+        services.participant_import_upload(
+            actor=None, contract=contract, file=SimpleUploadedFile("l.csv", data.encode())
+        )
+        for _ in range(2)
+    ]
+
+    def complete(upload):
+        return lambda: services.participant_import_complete(actor=None, participant_import=upload)
+
+    outcomes = _run_together(complete(uploads[0]), complete(uploads[1]))
+    done = [o for o in outcomes if isinstance(o, ParticipantImport) and o.status == "done"]
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert done and len(done) + len(refused) == 2, outcomes
+    for refusal in refused:
+        assert "An import into this contract is running" in refusal.message
+    assert Participant.objects.filter(contract=contract).count() == 200
+    codes = InvitationCode.objects.filter(contract=contract)
+    assert codes.count() == 200 and codes.values("participant").distinct().count() == 200
+
+
+def test_progress_is_visible_to_other_connections_while_the_import_transaction_is_open(
+    monkeypatch,
+):
+    price = ContractPriceFactory()
+    data = "First Name,Last Name,Email,Price Code\nAnn,Lee,ann@example.com,{}\n"
+    upload = services.participant_import_upload(
+        actor=None,
+        contract=price.contract,
+        file=SimpleUploadedFile("l.csv", data.format(price.price_code).encode()),
+    )
+    seen = []
+    issue = participant_services.codes_issue_to_participants
+
+    def watching(**kwargs):
+        # Another connection, as the progress page would use, while the import is uncommitted.
+        other = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "SELECT progress, status FROM invitations_participantimport WHERE id = %s",
+                    [upload.pk],
+                )
+                seen.append(cursor.fetchone())
+                cursor.execute("SELECT count(*) FROM contracts_participant")
+                seen.append(cursor.fetchone())
+        finally:
+            other.close()
+        return issue(**kwargs)
+
+    monkeypatch.setattr(participant_services, "codes_issue_to_participants", watching)
+    result = services.participant_import_complete(actor=None, participant_import=upload)
+    assert result.status == "done"
+    assert seen == [(60, "importing"), (0,)]  # progress shown, participants not yet visible

@@ -149,3 +149,10 @@ class ParticipantUploadForm(forms.Form):
         help_text="Leave unticked to keep the details of participants already on the contract "
         "(they may have corrected them at registration); their codes are still issued.",
     )
+
+    def __init__(self, *args, contract: Contract, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["width"].choices = [
+            ("", f"Contract default ({contract.default_code_width})"),
+            *WIDTH_CHOICES,
+        ]

@@ -220,10 +220,8 @@ def participant_csv_template(request: HttpRequest, pk: int) -> HttpResponse:
 def participant_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Upload CSV: instructions, the template, Choose File → Upload."""
     contract = _contract(pk)
-    is_post = request.method == "POST"
-    form = (
-        ParticipantUploadForm(request.POST, request.FILES) if is_post else ParticipantUploadForm()
-    )
+    data = [request.POST, request.FILES] if request.method == "POST" else []
+    form = ParticipantUploadForm(*data, contract=contract)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -269,7 +267,8 @@ def participant_import(request: HttpRequest, pk: int) -> HttpResponse:
         contract,
         upload=upload,
         form=ParticipantUploadForm(
-            initial={"width": upload.width, "update_existing": upload.update_existing}
+            initial={"width": upload.width, "update_existing": upload.update_existing},
+            contract=contract,
         ),
         **_upload_help(contract),
     )

@@ -17,7 +17,8 @@ def test_demo_data_loads_and_prints_a_working_staff_login():
     assert Contract.objects.count() == 3
     assert ContractPrice.objects.count() == 4
     assert Participant.objects.count() == 60
-    assert InvitationCode.objects.count() == 350
+    assert InvitationCode.objects.count() == 350 + 3 * 8
+    assert InvitationCode.objects.filter(participant__isnull=False).count() == 3 * 8
     password = next(
         line.split(": ", 1)[1] for line in out.getvalue().splitlines() if "password:" in line
     )
@@ -29,4 +30,4 @@ def test_demo_data_loads_and_prints_a_working_staff_login():
 def test_loading_the_demo_twice_adds_nothing():
     call_command("load_demo", stdout=io.StringIO())
     call_command("load_demo", stdout=io.StringIO())
-    assert InvitationCode.objects.count() == 350
+    assert InvitationCode.objects.count() == 350 + 3 * 8

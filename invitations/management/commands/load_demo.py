@@ -65,6 +65,9 @@ def _ascii(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
 
 
+PARTICIPANTS_WITH_CODES = 8
+
+
 class Command(BaseCommand):
     help = (
         "Load demo organisations, contracts, prices, participants and codes; print a staff login."
@@ -184,3 +187,9 @@ class Command(BaseCommand):
                         width=8,
                         note="Demo batch",
                     )
+            # Some participants already hold a code, as after a CSV import.
+            first_price = contract.prices.order_by("pk").first()
+            for participant in contract.participants.order_by("pk")[:PARTICIPANTS_WITH_CODES]:
+                code_services.participant_code_generate(
+                    actor=None, participant=participant, price=first_price, width=8
+                )

@@ -10,7 +10,7 @@ import pytest
 import redis
 from django.db import connection
 
-from invitations.models import CodeBatch
+from invitations.models import CodeBatch, InvitationCode, ParticipantImport
 from tests.factories import ContractPriceFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,21 +93,21 @@ def test_cache_and_email_urls_are_read():
     ]
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-def test_a_large_batch_is_generated_by_a_real_worker_through_redis():
-    price = ContractPriceFactory()
+def _worker_env(**extra: str) -> dict[str, str]:
     db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if k not in CONFIG_VARS},
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
-        "CODE_BATCH_SYNC_LIMIT": "100",
+        **extra,
     }
     redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
-    worker = subprocess.Popen(
+    return env
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -128,30 +128,87 @@ def test_a_large_batch_is_generated_by_a_real_worker_through_redis():
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _run(code: str, env: dict[str, str]) -> str:
+    """Run Django code in a fresh process, as a web request would, and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _wait_for(obj, finished: tuple[str, ...]):
+    deadline = time.monotonic() + 60
+    obj.refresh_from_db()
+    while obj.status not in finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+        obj.refresh_from_db()
+    return obj
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_large_batch_is_generated_by_a_real_worker_through_redis():
+    price = ContractPriceFactory()
+    env = _worker_env(CODE_BATCH_SYNC_LIMIT="100")
+    worker = _start_worker(env)
     try:
-        enqueue = (
-            "import django; django.setup(); "
+        batch_id, status = _run(
             "from contracts.models import ContractPrice; from invitations import services; "
             f"p = ContractPrice.objects.get(pk={price.pk}); "
             "b = services.code_batch_create(actor=None, contract=p.contract, price=p, "
-            "quantity=2500, width=8); print(b.pk, b.status)"
-        )
-        queued = subprocess.run(
-            [sys.executable, "-c", enqueue],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        batch_id, status = queued.stdout.split()
-        assert status == "queued", queued.stderr
-        deadline = time.monotonic() + 60
-        batch = CodeBatch.objects.get(pk=batch_id)
-        while batch.status not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            batch.refresh_from_db()
+            "quantity=2500, width=8); print(b.pk, b.status)",
+            env,
+        ).split()
+        assert status == "queued"
+        batch = _wait_for(CodeBatch.objects.get(pk=batch_id), ("done", "failed"))
         assert (batch.status, batch.generated, batch.codes.count()) == ("done", 2500, 2500)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_large_participant_import_is_checked_and_run_by_a_real_worker(tmp_path):
+    price = ContractPriceFactory()
+    rows = "".join(f"P,{i},p{i}@example.com,{price.price_code}\n" for i in range(300))
+    (tmp_path / "list.csv").write_text("First Name,Last Name,Email,Price Code\n" + rows)
+    # The web process and the worker share the uploads, as on a shared volume.
+    env = _worker_env(PARTICIPANT_IMPORT_SYNC_ROWS="100", MEDIA_ROOT=str(tmp_path / "media"))
+    worker = _start_worker(env)
+    try:
+        import_id, status = _run(
+            "from django.core.files.uploadedfile import SimpleUploadedFile; "
+            "from contracts.models import Contract; from invitations import services; "
+            f"data = open({str(tmp_path / 'list.csv')!r}, 'rb').read(); "
+            "u = services.participant_import_upload(actor=None, "
+            f"contract=Contract.objects.get(pk={price.contract_id}), "
+            "file=SimpleUploadedFile('list.csv', data)); print(u.pk, u.status)",
+            env,
+        ).split()
+        assert status == "validating"
+        upload = _wait_for(ParticipantImport.objects.get(pk=import_id), ("valid", "invalid"))
+        assert upload.status == "valid" and upload.summary["codes"] == 300
+        status = _run(
+            "from invitations.models import ParticipantImport; from invitations import services; "
+            f"u = ParticipantImport.objects.get(pk={import_id}); "
+            "print(services.participant_import_complete(actor=None, participant_import=u).status)",
+            env,
+        ).strip()
+        assert status == "importing"
+        upload = _wait_for(upload, ("done", "failed", "invalid"))
+        assert upload.status == "done", upload.error
+        assert InvitationCode.objects.filter(participant__contract=price.contract).count() == 300
     finally:
         worker.terminate()
         worker.wait(timeout=20)

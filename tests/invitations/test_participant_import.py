@@ -633,3 +633,17 @@ def test_generate_code_refuses_a_price_of_another_contract(contract):
     with pytest.raises(Exception, match="this contract's prices"):
         services.participant_code_generate(actor=None, participant=person, price=foreign, width=8)
     assert not InvitationCode.objects.exists()
+
+
+def test_a_million_row_file_under_the_size_limit_is_refused_by_the_row_limit(contract, settings):
+    assert settings.PARTICIPANT_IMPORT_MAX_ROWS == 200_000
+    data = b"First Name,Last Name,Email\n" + b"A,B,a@b.io\n" * 1_000_000
+    assert len(data) < settings.PARTICIPANT_IMPORT_MAX_BYTES
+    settings.PARTICIPANT_IMPORT_SYNC_ROWS = 2_000_000  # check it here, not in the background
+    result = upload(contract, data)
+    assert result.issues[-1]["message"] == (
+        "The file has more than 200,000 rows; import at most 200,000 at a time: "
+        "split the file and upload each part."
+    )
+    assert result.status == ParticipantImport.Status.INVALID
+    assert not Participant.objects.exists()

@@ -48,11 +48,11 @@ def participant_list(request: HttpRequest, pk: int) -> HttpResponse:
     context = paginate(
         request, selectors.participant_search(contract=contract, search=search), PAGE_SIZE
     )
-    recent = ParticipantImport.objects.filter(contract=contract).select_related("created_by")[:3]
+    latest = ParticipantImport.objects.filter(contract=contract).select_related("created_by")[:1]
     return render(
         request,
         "invitations/participant_list.html",
-        _page(contract, **context, search=search, recent_imports=recent),
+        _page(contract, **context, search=search, latest_import=latest[0] if latest else None),
     )
 
 
@@ -267,7 +267,10 @@ def participant_import(request: HttpRequest, pk: int) -> HttpResponse:
         contract,
         upload=upload,
         form=ParticipantUploadForm(
-            initial={"width": upload.width, "update_existing": upload.update_existing},
+            initial={
+                "width": None if upload.width == contract.default_code_width else upload.width,
+                "update_existing": upload.update_existing,
+            },
             contract=contract,
         ),
         **_upload_help(contract),
@@ -288,14 +291,8 @@ def participant_import_complete(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        if upload.status == ParticipantImport.Status.DONE:
-            summary = upload.summary
-            messages.success(
-                request,
-                f"Import complete: {summary['new']:,} participants added, "
-                f"{summary['updated']:,} updated, {summary['codes']:,} invitation codes issued.",
-            )
-        elif upload.status == ParticipantImport.Status.INVALID:
+        # When it is done, the page itself says what was imported.
+        if upload.status == ParticipantImport.Status.INVALID:
             messages.error(
                 request,
                 "The contract changed since the upload and the file no longer passes the "

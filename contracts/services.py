@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from contracts import selectors
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
@@ -410,6 +411,9 @@ def _participant_values(contract: Contract, exclude_pk: int | None, **fields) ->
         for field in ("first_name", "last_name", "email")
         if not values[field]
     }
+    born = values["date_of_birth"]
+    if born and born > timezone.localdate():
+        errors["date_of_birth"] = "The date of birth is in the future."
     reference = values["external_reference"]
     if reference:
         clash = contract.participants.filter(external_reference=reference)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -108,6 +109,9 @@ _NOT_CSV = (
     (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
     (b"%PDF", "a PDF document"),
 )
+# Two-byte UTF-8 sequences of accented letters (é is C3 A9): in a file that is not valid
+# UTF-8 as a whole, they show that UTF-8 and Windows-1252 rows were mixed.
+_MULTIBYTE_UTF8 = re.compile(rb"[\xc3\xc5][\x80-\xbf]")
 SAVE_AS_CSV = (
     "In your spreadsheet choose File → Save As (or Download) → CSV, then upload that file."
 )
@@ -160,7 +164,16 @@ def decode_text(data: bytes) -> tuple[str, str]:
     else:
         try:
             text, encoding = data.decode("utf-8"), "UTF-8"
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            if _MULTIBYTE_UTF8.search(data):
+                # Some rows are UTF-8 and some are not: reading it either way garbles names.
+                row = data.count(b"\n", 0, exc.start) + 1
+                raise CsvReadError(
+                    "This file mixes two text encodings (UTF-8 and Windows-1252), as when rows "
+                    f"from different files are pasted together; the first byte that is not UTF-8 "
+                    f"is on row {row}. Accented letters would come out wrong: save the file "
+                    "again as CSV UTF-8."
+                ) from None
             try:
                 text, encoding = data.decode("cp1252"), "Windows-1252"
             except UnicodeDecodeError:
@@ -201,7 +214,12 @@ def read_table(data: bytes) -> CsvTable:
     ones spreadsheets add, are skipped. Raises CsvReadError when there is nothing to read.
     """
     text, encoding = decode_text(data)
-    delimiter = _sniff_delimiter(text)
+    text = text.lstrip("\ufeff")
+    # Excel's "sep=;" first line names the delimiter.
+    hint = re.match(r"sep=(.)\r?\n", text)
+    if hint and hint[1] in DELIMITERS:
+        text = text[hint.end() :]
+    delimiter = hint[1] if hint and hint[1] in DELIMITERS else _sniff_delimiter(text)
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         header = next(reader, None)

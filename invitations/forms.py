@@ -118,7 +118,8 @@ class GenerateParticipantCodeForm(forms.Form):
             "invalid_choice": "Choose one of this contract's prices.",
         },
     )
-    replace = forms.BooleanField(required=False, widget=forms.HiddenInput())
+    # The unused codes staff were shown and agreed to revoke, as comma-separated ids.
+    replace = forms.CharField(required=False, widget=forms.HiddenInput())
 
     def __init__(self, *args, contract: Contract, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -126,6 +127,14 @@ class GenerateParticipantCodeForm(forms.Form):
             "price_code"
         )
         self.fields["width"].initial = contract.default_code_width
+
+    def clean_replace(self) -> list[int]:
+        text = self.cleaned_data["replace"]
+        return [
+            int(part)
+            for part in text.split(",")
+            if part.strip().isascii() and part.strip().isdigit()
+        ]
 
 
 class ParticipantUploadForm(forms.Form):

@@ -20,8 +20,9 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from contracts.models import Contract, Participant
+from core import codes as codelib
 from core import csvio
-from invitations.models import InvitationCode
+from invitations import selectors
 from invitations.resources import BY_FIELD, COLUMNS, KEY_TO_COLUMN, header_key
 
 # The Participant fields a row carries, in the order the plan stores them.
@@ -39,14 +40,13 @@ DETAIL_FIELDS = (
 MAX_LENGTHS = {
     name: Participant._meta.get_field(name).max_length
     for name in DETAIL_FIELDS
-    if name != "date_of_birth"
+    if name not in ("date_of_birth", "notes")
 }
-MAX_LENGTHS["notes"] = 2_000
 MAX_LISTED_ISSUES = 1_000
 DATE_HELP = "Write dates as 2026-03-01 or 01/03/2026 (day first)."
-_PHONE = re.compile(r"^\+?[0-9 ()./-]*$")
 _EXCEL_NUMBER = re.compile(r"^\d+([.,]\d+)?E\+?\d+$", re.IGNORECASE)
-_DAY_FIRST = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+_DAY_FIRST = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?: 0?0:00(?::00)?)?$")
+_ID = re.compile(r"[0-9]{1,18}")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00)?)?$")
 
 
@@ -151,13 +151,7 @@ class _ContractState:
                 if reference.startswith("0") and reference.lstrip("0"):
                     self.zero_padded[reference.lstrip("0")] = reference
         self.prices = {p.price_code: p for p in contract.prices.all()}
-        unused = InvitationCode.objects.filter(
-            participant__contract=contract,
-            status=InvitationCode.Status.ACTIVE,
-            is_archived=False,
-            uses=0,
-        ).values_list("participant_id", "price_id")
-        self.unused: set[tuple[int, int]] = set(unused.iterator(chunk_size=10_000))
+        self.unused = selectors.unused_code_holders(contract=contract)
         self.unused_holders = {pid for pid, _ in self.unused}
 
     def name(self, pid: int) -> str:
@@ -170,10 +164,14 @@ def plan_import(
     contract: Contract,
     data: bytes,
     update_existing: bool,
+    width: int,
     max_rows: int,
     progress: Callable[[int], None] | None = None,
 ) -> ImportPlan:
-    """Check a participant CSV against the contract; return its issues or what to do."""
+    """Check a participant CSV against the contract; return its issues or what to do.
+
+    `width` is the width of the codes the import would issue, for the guess-odds check.
+    """
     plan = ImportPlan()
     try:
         table = csvio.read_table(data)
@@ -213,7 +211,7 @@ def plan_import(
         plan.add(None, "", "", exc.message)
     if plan.row_count == 0 and plan.ok:
         plan.add(None, "", "", "The file has column names but no rows of participants.")
-    checker.finish()
+    checker.finish(width)
     return plan
 
 
@@ -345,7 +343,7 @@ class _RowChecker:
                 value = value.lower()
             if name in ("first_name", "last_name", "email") and not value:
                 self.issue(row, name, value, "Missing required value.")
-            elif name != "date_of_birth" and len(value) > MAX_LENGTHS[name]:
+            elif name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
                 self.issue(
                     row,
                     name,
@@ -372,10 +370,6 @@ class _RowChecker:
                 phone,
                 "The spreadsheet turned this phone number into a number and lost digits: "
                 "format the Phone column as Text and type the number again.",
-            )
-        elif phone and not _PHONE.match(phone):
-            self.issue(
-                row, "phone", phone, "A phone number may hold digits, spaces and + ( ) - . / only."
             )
         born = values["date_of_birth"]
         values["date_of_birth"] = None
@@ -405,7 +399,7 @@ class _RowChecker:
         pid = None
         text = raw.get("id", "")
         if text:
-            if not text.isdigit():
+            if not _ID.fullmatch(text):
                 self.issue(
                     row,
                     "id",
@@ -430,16 +424,6 @@ class _RowChecker:
                 return None
         email, reference = values["email"], values["external_reference"]
         if self.identifier == Contract.Identifier.EMAIL and email:
-            first = self.seen_emails.setdefault(email, row)
-            if first != row:
-                self.issue(
-                    row,
-                    "email",
-                    email,
-                    f"The email address appears again (first on row {first}); it identifies "
-                    "participants on this contract, so each may appear once.",
-                )
-                return None
             matches = state.by_email.get(email, [])
             if pid is not None and pid not in matches:
                 self.issue(
@@ -451,17 +435,30 @@ class _RowChecker:
                     "on the participant's page, or clear the ID to add a new participant.",
                 )
                 return None
-            if pid is None and len(matches) > 1:
-                self.issue(
-                    row,
-                    "email",
-                    email,
-                    f"{len(matches)} participants of this contract have this email address; "
-                    "give the row their ID to say which one.",
-                )
-                return None
-            if pid is None and matches:
-                pid = matches[0]
+            # Rows with the ID of one of several participants sharing an email are told
+            # apart by that ID; the participant check below catches one described twice.
+            if pid is None:
+                first = self.seen_emails.setdefault(email, row)
+                if first != row:
+                    self.issue(
+                        row,
+                        "email",
+                        email,
+                        f"The email address appears again (first on row {first}); it identifies "
+                        "participants on this contract, so each may appear once.",
+                    )
+                    return None
+                if len(matches) > 1:
+                    self.issue(
+                        row,
+                        "email",
+                        email,
+                        f"{len(matches)} participants of this contract have this email address; "
+                        "give the row their ID to say which one.",
+                    )
+                    return None
+                if matches:
+                    pid = matches[0]
         elif self.identifier == Contract.Identifier.REFERENCE and reference:
             match = state.by_reference.get(reference)
             if pid is not None and match != pid:
@@ -589,16 +586,30 @@ class _RowChecker:
                     row,
                     "date_of_birth",
                     born.strftime("%d/%m/%Y"),
-                    f"This reads as {born:%-d %B %Y}, but the participant's date is "
-                    f"{old_born:%-d %B %Y}: the spreadsheet probably wrote it month first. "
-                    + DATE_HELP,
+                    f"This reads as {born.day} {born:%B %Y}, but the participant's date is "
+                    f"{old_born.day} {old_born:%B %Y}: the spreadsheet probably wrote it "
+                    "month first. " + DATE_HELP,
                 )
                 ok = False
         return ok
 
-    def finish(self) -> None:
+    def finish(self, width: int) -> None:
         plan = self.plan
-        if plan.codes_by_price and self.contract.status == Contract.Status.CLOSED:
+        codes = sum(plan.codes_by_price.values())
+        if codes:
+            odds = selectors.guess_odds(contract=self.contract, width=width, quantity=codes)
+            if not odds.safe:
+                safe = odds.smallest_safe_width
+                plan.add(
+                    None,
+                    "Code width",
+                    str(width),
+                    f"With {odds.total:,} codes of width {width}, 1 in {odds.one_in:,} random "
+                    f"guesses would hit a code; at least 1 in {codelib.MIN_GUESS_ODDS:,} is "
+                    "required. "
+                    + (f"Upload again with a code width of at least {safe}." if safe else ""),
+                )
+        if codes and self.contract.status == Contract.Status.CLOSED:
             plan.add(
                 None,
                 "Price Code",

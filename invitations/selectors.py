@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from contracts.models import Contract, Participant
 from core import codes as codelib
-from invitations.models import CodeBatch, InvitationCode
+from invitations.models import CodeBatch, InvitationCode, ParticipantImport
 
 STATUS_FILTERS = {
     "active": "Active",
@@ -244,29 +244,50 @@ def code_deletion_refusal(*, code: InvitationCode) -> str | None:
 
 
 def _unused(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
-    """Codes that were never used and can still be: what 'holds an unused code' means."""
-    return codes.filter(status=InvitationCode.Status.ACTIVE, is_archived=False, uses=0)
+    """Codes never used that can still be used: what 'holds an unused code' means."""
+    return codes.filter(status=InvitationCode.Status.ACTIVE, is_archived=False, uses=0).exclude(
+        valid_until__lt=timezone.localdate()
+    )
 
 
 def with_current_code(participants: QuerySet[Participant]) -> QuerySet[Participant]:
     """Annotate each participant with their current code (the newest not archived), its
-    status, and the price code of their newest unused code (the CSV's Price Code column).
+    status, and — when that code is unused — its price code (the CSV's Price Code column).
 
-    Three correlated lookups on the participant index, so a list or an export of any
-    size costs one query.
+    Correlated lookups on the participant index, so a list or an export of any size
+    costs one query.
     """
     today = timezone.localdate()
     current = InvitationCode.objects.filter(participant=OuterRef("pk"), is_archived=False).order_by(
         "-id"
     )
-    unused = _unused(InvitationCode.objects.filter(participant=OuterRef("pk"))).order_by("-id")
     return participants.annotate(
         x_code=Subquery(current.values("code")[:1]),
         x_code_state=Subquery(
             current.annotate(x_state=_state_expression(today)).values("x_state")[:1]
         ),
-        x_price_code=Subquery(unused.values("price__price_code")[:1]),
+        x_price_code=Subquery(
+            current.annotate(
+                x_unused_price=Case(
+                    When(
+                        Q(status=InvitationCode.Status.ACTIVE, uses=0)
+                        & (Q(valid_until__isnull=True) | Q(valid_until__gte=today)),
+                        then=F("price__price_code"),
+                    ),
+                    default=Value(""),
+                    output_field=CharField(),
+                )
+            ).values("x_unused_price")[:1]
+        ),
     )
+
+
+def unused_code_holders(*, contract: Contract) -> set[tuple[int, int]]:
+    """(participant id, price id) for every unused code held by the contract's participants."""
+    pairs = _unused(InvitationCode.objects.filter(participant__contract=contract)).values_list(
+        "participant_id", "price_id"
+    )
+    return set(pairs.iterator(chunk_size=10_000))
 
 
 def participant_search(*, contract: Contract, search: str = "") -> QuerySet[Participant]:
@@ -329,9 +350,7 @@ def participant_import_codes(*, participant_import) -> QuerySet[InvitationCode]:
     )
 
 
-def running_import(*, contract: Contract):
-    from invitations.models import ParticipantImport
-
+def running_import(*, contract: Contract) -> ParticipantImport | None:
     return (
         ParticipantImport.objects.filter(
             contract=contract, status=ParticipantImport.Status.IMPORTING
@@ -339,3 +358,7 @@ def running_import(*, contract: Contract):
         .select_related("created_by")
         .first()
     )
+
+
+def latest_import(*, contract: Contract) -> ParticipantImport | None:
+    return ParticipantImport.objects.filter(contract=contract).select_related("created_by").first()

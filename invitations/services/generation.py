@@ -31,7 +31,7 @@ CHUNK_SIZE = 250_000
 SQLITE_INSERT_CHUNK = 50_000
 
 
-def _check_batch_request(
+def check_batch_request(
     *,
     contract: Contract,
     price: ContractPrice,
@@ -112,7 +112,7 @@ def code_batch_create(
         # NO KEY UPDATE: does not wait for a batch being generated, which holds KEY SHARE.
         contract = Contract.objects.select_for_update(no_key=True).get(pk=contract.pk)
         advisory_xact_lock(f"code-odds:{contract.invitation_prefix}:{width}")
-        _check_batch_request(
+        check_batch_request(
             contract=contract,
             price=price,
             quantity=quantity,
@@ -257,13 +257,13 @@ def _hold_batch_parents(batch: CodeBatch) -> None:
         (CodeBatch, batch.pk),
     ]
     for model, pk in parents:
-        if not _hold_for_reference(model, pk):
+        if not hold_for_reference(model, pk):
             raise DomainError(
                 f"Generation stopped: the {model._meta.verbose_name} was deleted meanwhile."
             )
 
 
-def _hold_for_reference(model: type[models.Model], pk: int) -> bool:
+def hold_for_reference(model: type[models.Model], pk: int) -> bool:
     """Lock a row against deletion until the transaction ends; False when it is gone.
 
     FOR KEY SHARE blocks DELETE (and the deleting services' FOR UPDATE) but not other
@@ -373,7 +373,7 @@ def code_update(
     errors = {}
     if price.contract_id != code.contract_id:
         errors["price"] = "Choose one of this contract's prices."
-    elif price.pk != code.price_id and not _hold_for_reference(ContractPrice, price.pk):
+    elif price.pk != code.price_id and not hold_for_reference(ContractPrice, price.pk):
         errors["price"] = "This price was just deleted: choose another."
     if max_uses < max(code.uses, 1):
         errors["max_uses"] = (

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -23,10 +24,9 @@ from invitations import selectors
 from invitations.imports import DETAIL_FIELDS, ImportPlan, plan_import
 from invitations.models import CodeBatch, InvitationCode, ParticipantImport
 from invitations.services.generation import (
-    _check_batch_request,
-    _hold_for_reference,
-    check_guess_odds,
+    check_batch_request,
     codes_issue_to_participants,
+    hold_for_reference,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,21 +53,23 @@ def participant_code_generate(
     participant: Participant,
     price: ContractPrice,
     width: int,
-    replace: bool = False,
+    replacing: Collection[int] = (),
 ) -> InvitationCode:
     """Issue one new code of `price` to a participant.
 
-    When they hold an unused code, refuse with CodeAlreadyHeld unless `replace`, which
-    revokes the unused codes in the same transaction as the new one is issued.
+    When they hold unused codes, refuse with CodeAlreadyHeld unless `replacing` names
+    exactly those codes (the ones staff were shown and agreed to revoke): they are then
+    revoked in the same transaction as the new one is issued. A double click, or a code
+    issued by someone else meanwhile, asks again rather than revoke a code nobody saw.
     """
     with transaction.atomic():
         contract = Contract.objects.select_for_update(no_key=True).get(pk=participant.contract_id)
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
         held = list(selectors.participant_unused_codes(participant=participant))
-        if held and not replace:
+        if held and {code.pk for code in held} != set(replacing):
             raise CodeAlreadyHeld(participant, held)
         advisory_xact_lock(f"code-odds:{contract.invitation_prefix}:{width}")
-        _check_batch_request(
+        check_batch_request(
             contract=contract,
             price=price,
             quantity=1,
@@ -76,7 +78,7 @@ def participant_code_generate(
             valid_from=None,
             valid_until=None,
         )
-        if not _hold_for_reference(ContractPrice, price.pk):
+        if not hold_for_reference(ContractPrice, price.pk):
             raise ValidationError({"price": "This price was just deleted: choose another."})
         for code in held:
             code.status = InvitationCode.Status.REVOKED
@@ -171,13 +173,14 @@ def participant_import_upload(
         return upload
     lines = sum(chunk.count(b"\n") for chunk in file.chunks())
     upload.rows = max(lines - 1, 0)  # an estimate until the file is read
-    upload.file.save(f"contract-{contract.pk}.csv", file, save=False)
+    # A name nobody can guess: the file holds personal data until it is imported.
+    upload.file.save(f"{uuid.uuid4().hex}.csv", file, save=False)
     upload.save()
     if upload.rows > settings.PARTICIPANT_IMPORT_SYNC_ROWS:
         from invitations.tasks import validate_participant_import
 
-        upload_id = upload.pk
-        transaction.on_commit(lambda: validate_participant_import.delay(upload_id))
+        _enqueue_on_commit(upload.pk, validate_participant_import)
+        upload.refresh_from_db()  # without a broker, the task has run by now
         return upload
     return participant_import_validate(import_id=upload.pk)
 
@@ -187,16 +190,22 @@ def participant_import_validate(*, import_id: int) -> ParticipantImport:
     upload = ParticipantImport.objects.select_related("contract").get(pk=import_id)
     if upload.status != ParticipantImport.Status.VALIDATING:
         return upload
-    data = _read(upload)
     expected = max(upload.rows, 1)
-    with _progress_reporter(upload.pk) as report:
-        plan = plan_import(
-            contract=upload.contract,
-            data=data,
-            update_existing=upload.update_existing,
-            max_rows=settings.PARTICIPANT_IMPORT_MAX_ROWS,
-            progress=lambda n: report(min(99, n * 100 // expected)),
-        )
+    try:
+        data = _read(upload)
+        with _progress_reporter(upload.pk) as report:
+            plan = plan_import(
+                contract=upload.contract,
+                data=data,
+                update_existing=upload.update_existing,
+                width=upload.width,
+                max_rows=settings.PARTICIPANT_IMPORT_MAX_ROWS,
+                progress=lambda n: report(min(99, n * 100 // expected)),
+            )
+    except Exception as exc:
+        logger.exception("Checking participant import %s failed", import_id)
+        _fail(upload, f"The file could not be checked: {exc}")
+        return upload
     _record_verdict(upload, plan)
     return upload
 
@@ -207,14 +216,20 @@ def participant_import_complete(
     """Complete Import: run a checked upload (in the background when it is large).
 
     Idempotent: a second click on the same upload finds it running or done and returns it.
+    A small import runs in this request, its start and its writes in one transaction, so a
+    process that dies midway leaves the upload ready to import again, not stuck "running".
     """
     upload = participant_import
+    in_background = upload.rows > settings.PARTICIPANT_IMPORT_SYNC_ROWS
     try:
         with transaction.atomic():
             started = ParticipantImport.objects.filter(
                 pk=upload.pk, status=ParticipantImport.Status.VALID
             ).update(status=ParticipantImport.Status.IMPORTING, progress=0)
+            if started and not in_background:
+                return participant_import_run(import_id=upload.pk, report_progress=False)
     except IntegrityError:
+        # The unique index: another import into this contract is running.
         running = selectors.running_import(contract=upload.contract)
         raise DomainError(
             _running_message(running) if running else "Another import just started: try again."
@@ -224,75 +239,87 @@ def participant_import_complete(
         if upload.status in (ParticipantImport.Status.IMPORTING, ParticipantImport.Status.DONE):
             return upload
         raise DomainError("This upload cannot be imported: fix its issues and upload it again.")
-    if upload.rows > settings.PARTICIPANT_IMPORT_SYNC_ROWS:
-        from invitations.tasks import run_participant_import
+    from invitations.tasks import run_participant_import
 
-        upload_id = upload.pk
-        transaction.on_commit(lambda: run_participant_import.delay(upload_id))
-        return upload
-    return participant_import_run(import_id=upload.pk)
+    _enqueue_on_commit(upload.pk, run_participant_import)
+    upload.refresh_from_db()  # without a broker, the task has run by now
+    return upload
 
 
 class _Rejected(Exception):
+    """The file no longer passes the checks, or would now do something else than was shown."""
+
     def __init__(self, plan: ImportPlan) -> None:
-        super().__init__("the file no longer passes the checks")
+        super().__init__("the file no longer matches what was checked")
         self.plan = plan
 
 
-def participant_import_run(*, import_id: int) -> ParticipantImport:
+# What staff saw on the validation page and agreed to; the import must do exactly that.
+AGREED_FIGURES = (
+    "rows",
+    "new",
+    "updated",
+    "unchanged",
+    "kept",
+    "codes_by_price",
+    "already_hold",
+    "notes",
+)
+
+
+def participant_import_run(*, import_id: int, report_progress: bool = True) -> ParticipantImport:
     """Write the import in one transaction: all participants and codes, or nothing.
 
     The file is checked again under the contract's lock, against the contract as it is
-    now; should anything have changed so that it no longer passes, the upload goes back
-    to the validation page with the new issues and nothing is written.
+    now. Should it no longer pass, or should it now do something else than the
+    validation page showed (another import added the same people meanwhile, say), the
+    upload goes back to that page with the new figures and nothing is written.
+    Safe to run twice (a redelivered task): the second run finds the import done.
     """
     upload = ParticipantImport.objects.select_related("contract", "created_by").get(pk=import_id)
     if upload.status != ParticipantImport.Status.IMPORTING:
         return upload
+    reporter = _progress_reporter(upload.pk) if report_progress else _no_progress()
     try:
         data = _read(upload)
-        with _progress_reporter(upload.pk) as report, transaction.atomic():
+        with reporter as report, transaction.atomic():
             contract = Contract.objects.select_for_update(no_key=True).get(pk=upload.contract_id)
+            # A run that waited for the lock may find the import already done by another.
+            if not ParticipantImport.objects.filter(
+                pk=upload.pk, status=ParticipantImport.Status.IMPORTING
+            ).exists():
+                upload.refresh_from_db()
+                return upload
             advisory_xact_lock(f"code-odds:{contract.invitation_prefix}:{upload.width}")
             expected = max(upload.rows, 1)
             plan = plan_import(
                 contract=contract,
                 data=data,
                 update_existing=upload.update_existing,
+                width=upload.width,
                 max_rows=settings.PARTICIPANT_IMPORT_MAX_ROWS,
                 progress=lambda n: report(min(30, n * 30 // expected)),
             )
-            if not plan.ok:
+            fresh = plan.summary()
+            agreed = all(fresh[key] == upload.summary.get(key) for key in AGREED_FIGURES)
+            if not plan.ok or not agreed:
                 raise _Rejected(plan)
-            codes = sum(plan.codes_by_price.values())
-            if codes:
-                try:
-                    check_guess_odds(contract=contract, width=upload.width, quantity=codes)
-                except ValidationError as exc:
-                    plan.add(None, "Code width", str(upload.width), exc.message_dict["width"][0])
-                    raise _Rejected(plan) from None
             _write(upload, contract, plan, report)
             upload.status = ParticipantImport.Status.DONE
-            upload.summary = plan.summary()
+            upload.summary = fresh
             upload.rows = plan.row_count
             upload.progress = 100
             upload.finished_at = timezone.now()
             upload.save(update_fields=["status", "summary", "rows", "progress", "finished_at"])
     except _Rejected as rejected:
-        _record_verdict(upload, rejected.plan)
+        _record_verdict(upload, rejected.plan, changed=True)
         return upload
     except Exception as exc:
         logger.exception("Participant import %s failed", import_id)
-        ParticipantImport.objects.filter(pk=import_id).update(
-            status=ParticipantImport.Status.FAILED,
-            error=f"The import stopped and nothing was written: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
-        upload.refresh_from_db()
+        _fail(upload, f"The import stopped and nothing was written: {exc}")
         return upload
     # The participants are in the database now; the uploaded copy of their data is not kept.
-    upload.file.delete(save=False)
-    ParticipantImport.objects.filter(pk=upload.pk).update(file="")
+    transaction.on_commit(lambda: _forget_file(upload))
     return upload
 
 
@@ -339,7 +366,7 @@ def _write(
     done = 0
     total = sum(len(pids) for pids in by_price.values()) or 1
     for price_id, participant_ids in sorted(by_price.items()):
-        if not _hold_for_reference(ContractPrice, price_id):
+        if not hold_for_reference(ContractPrice, price_id):
             raise DomainError("A price of the file was deleted during the import.")
         batch = _assigned_batch(
             actor=actor,
@@ -351,18 +378,17 @@ def _write(
             participant_import=upload,
         )
         for start in range(0, len(participant_ids), 20_000):
-            codes_issue_to_participants(
-                batch=batch, participant_ids=participant_ids[start : start + 20_000]
-            )
-            done += len(participant_ids[start : start + 20_000])
+            part = participant_ids[start : start + 20_000]
+            codes_issue_to_participants(batch=batch, participant_ids=part)
+            done += len(part)
             report(60 + done * 39 // total)
 
 
-def _record_verdict(upload: ParticipantImport, plan: ImportPlan) -> None:
+def _record_verdict(upload: ParticipantImport, plan: ImportPlan, *, changed: bool = False) -> None:
     upload.status = ParticipantImport.Status.VALID if plan.ok else ParticipantImport.Status.INVALID
     upload.issues = [issue.as_dict() for issue in plan.issues]
     upload.issue_count = plan.issue_count
-    upload.summary = plan.summary()
+    upload.summary = plan.summary() | {"changed": changed}
     upload.rows = plan.row_count
     upload.progress = 100
     upload.finished_at = timezone.now()
@@ -377,6 +403,38 @@ def _record_verdict(upload: ParticipantImport, plan: ImportPlan) -> None:
             "finished_at",
         ]
     )
+    if not plan.ok:
+        # A file with issues is uploaded again once fixed; this copy is not needed.
+        _forget_file(upload)
+
+
+def _fail(upload: ParticipantImport, message: str) -> None:
+    ParticipantImport.objects.filter(pk=upload.pk).update(
+        status=ParticipantImport.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
+    upload.refresh_from_db()
+    _forget_file(upload)
+
+
+def _forget_file(upload: ParticipantImport) -> None:
+    if upload.file:
+        upload.file.delete(save=False)
+        ParticipantImport.objects.filter(pk=upload.pk).update(file="")
+
+
+def _enqueue_on_commit(import_id: int, task) -> None:
+    """Queue a task once the upload's state is committed; a broker that refuses is a failure
+    the page shows, not an upload left waiting for ever."""
+
+    def enqueue() -> None:
+        try:
+            task.delay(import_id)
+        except Exception as exc:
+            logger.exception("Could not queue participant import %s", import_id)
+            upload = ParticipantImport.objects.get(pk=import_id)
+            _fail(upload, f"The import could not be queued (is the worker's broker up?): {exc}")
+
+    transaction.on_commit(enqueue)
 
 
 def _read(upload: ParticipantImport) -> bytes:
@@ -393,6 +451,11 @@ def _running_message(running: ParticipantImport) -> str:
         f"An import into this contract is running (uploaded by {who} at {started}): "
         "wait for it to finish, then upload again."
     )
+
+
+@contextmanager
+def _no_progress() -> Iterator[Callable[[int], None]]:
+    yield lambda percent: None
 
 
 @contextmanager

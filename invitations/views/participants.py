@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from contracts import selectors as contract_selectors
@@ -48,11 +49,15 @@ def participant_list(request: HttpRequest, pk: int) -> HttpResponse:
     context = paginate(
         request, selectors.participant_search(contract=contract, search=search), PAGE_SIZE
     )
-    latest = ParticipantImport.objects.filter(contract=contract).select_related("created_by")[:1]
     return render(
         request,
         "invitations/participant_list.html",
-        _page(contract, **context, search=search, latest_import=latest[0] if latest else None),
+        _page(
+            contract,
+            **context,
+            search=search,
+            latest_import=selectors.latest_import(contract=contract),
+        ),
     )
 
 
@@ -167,10 +172,10 @@ def participant_code_generate(request: HttpRequest, pk: int) -> HttpResponse:
                 participant=participant,
                 price=data["price"],
                 width=data["width"],
-                replace=data["replace"],
+                replacing=data["replace"],
             )
         except services.CodeAlreadyHeld as exc:
-            held = exc
+            held = exc.codes
         except (ValidationError, DomainError) as exc:
             add_service_errors(form, exc)
         else:
@@ -180,14 +185,17 @@ def participant_code_generate(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect("invitations:participant_detail", pk=participant.pk)
     elif request.method == "GET":
-        unused = list(selectors.participant_unused_codes(participant=participant))
-        if unused:
-            held = services.CodeAlreadyHeld(participant, unused)
-            held.preview = True
+        held = list(selectors.participant_unused_codes(participant=participant))
     return render(
         request,
         "invitations/participant_generate.html",
-        _page(contract, participant=participant, form=form, held=held),
+        _page(
+            contract,
+            participant=participant,
+            form=form,
+            held=held,
+            replacing=",".join(str(code.pk) for code in held or []),
+        ),
     )
 
 
@@ -210,13 +218,21 @@ def participant_csv_template(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(pk)
     importable = [c.header for c in COLUMNS if c.importable]
     response = HttpResponse("".join(iter_csv(importable, [])), content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="participants-{contract.code}-template.csv"'
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"participants-{contract.code}-template.csv"
     )
     return response
 
 
-@staff_permission_required("invitations.add_participantimport")
+# An import adds participants and issues codes: the upload asks for all three permissions.
+IMPORT_PERMISSIONS = (
+    "invitations.add_participantimport",
+    "contracts.add_participant",
+    "invitations.add_invitationcode",
+)
+
+
+@staff_permission_required(*IMPORT_PERMISSIONS)
 def participant_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Upload CSV: instructions, the template, Choose File → Upload."""
     contract = _contract(pk)
@@ -224,6 +240,13 @@ def participant_upload(request: HttpRequest, pk: int) -> HttpResponse:
     form = ParticipantUploadForm(*data, contract=contract)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if data["update_existing"] and not request.user.has_perm("contracts.change_participant"):
+            form.add_error("update_existing", "You may add participants but not change them.")
+            return render(
+                request,
+                "invitations/participant_upload.html",
+                _page(contract, form=form, **_upload_help(contract)),
+            )
         try:
             upload = services.participant_import_upload(
                 actor=request.user,
@@ -283,7 +306,7 @@ def participant_import(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@staff_permission_required("invitations.add_participantimport")
+@staff_permission_required(*IMPORT_PERMISSIONS)
 def participant_import_complete(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _import(pk)
     try:
@@ -292,7 +315,14 @@ def participant_import_complete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         # When it is done, the page itself says what was imported.
-        if upload.status == ParticipantImport.Status.INVALID:
+        if upload.status == ParticipantImport.Status.VALID:
+            messages.warning(
+                request,
+                "The contract changed since the file was checked, so the import would now do "
+                "something else: nothing was imported. Review the new figures below and click "
+                "Complete Import again.",
+            )
+        elif upload.status == ParticipantImport.Status.INVALID:
             messages.error(
                 request,
                 "The contract changed since the upload and the file no longer passes the "

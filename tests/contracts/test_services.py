@@ -262,3 +262,20 @@ def test_a_participant_can_be_updated_but_not_onto_anothers_reference():
     assert other.phone == "+44 1"
     with pytest.raises(ValidationError, match="reference E1"):
         services.participant_update(actor=None, participant=other, external_reference="E1")
+
+
+def test_a_participant_cannot_be_born_in_the_future(contract):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with pytest.raises(ValidationError) as refused:
+        services.participant_create(
+            actor=None,
+            contract=contract,
+            first_name="A",
+            last_name="B",
+            email="a@example.com",
+            date_of_birth=timezone.localdate() + timedelta(days=1),
+        )
+    assert refused.value.message_dict == {"date_of_birth": ["The date of birth is in the future."]}

@@ -305,7 +305,9 @@ def test_quoted_cells_with_commas_and_newlines_are_kept_whole(contract):
 # --- Complete Import ----------------------------------------------------------------------
 
 
-def test_complete_import_adds_updates_and_issues_one_code_per_price_code(two_prices, settings):
+def test_complete_import_adds_updates_and_issues_one_code_per_price_code(
+    two_prices, django_capture_on_commit_callbacks
+):
     contract = two_prices
     known = ParticipantFactory(contract=contract, first_name="Old")
     data = (
@@ -319,7 +321,8 @@ def test_complete_import_adds_updates_and_issues_one_code_per_price_code(two_pri
     assert checked.summary["codes_by_price"] == {"STD": 1, "VIP": 1}
     assert Participant.objects.count() == 1  # nothing before Complete Import
 
-    result = complete(checked)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = complete(checked)
     assert result.status == ParticipantImport.Status.DONE
     assert (result.summary["new"], result.summary["updated"], result.summary["codes"]) == (2, 1, 2)
     known.refresh_from_db()
@@ -332,6 +335,7 @@ def test_complete_import_adds_updates_and_issues_one_code_per_price_code(two_pri
     assert list(selectors.participant_import_codes(participant_import=result)) == list(
         InvitationCode.objects.order_by("participant__last_name")
     )
+    result.refresh_from_db()
     assert not result.file  # the uploaded copy is not kept once imported
 
 
@@ -430,15 +434,54 @@ def test_a_closed_contract_issues_no_codes_from_an_import(contract, price):
     assert "is closed: no codes can be issued" in issue["message"]
 
 
-def test_codes_that_would_become_guessable_are_refused_at_complete_import(contract, price):
+def test_codes_that_would_become_guessable_are_reported_on_the_validation_page(contract, price):
+    data = BASIC + "".join(f"A,B,p{i}@example.com,{price.price_code}\n" for i in range(3))
+    services.code_batch_create(actor=None, contract=contract, price=price, quantity=3_354, width=6)
+    issue = rejected(contract, data, width=6)
+    assert (issue["column"], issue["value"]) == ("Code width", "6")
+    assert issue["message"].endswith("Upload again with a code width of at least 7.")
+
+
+def test_codes_made_guessable_meanwhile_are_refused_at_complete_import(contract, price):
     data = BASIC + "".join(f"A,B,p{i}@example.com,{price.price_code}\n" for i in range(3))
     checked = upload(contract, data, width=6)
+    assert checked.status == ParticipantImport.Status.VALID
     services.code_batch_create(actor=None, contract=contract, price=price, quantity=3_354, width=6)
     result = complete(checked)
     assert result.status == ParticipantImport.Status.INVALID
     assert result.issues[0]["column"] == "Code width"
-    assert "choose a width of at least 7" in result.issues[0]["message"].lower()
     assert not Participant.objects.exists()
+
+
+def test_an_import_that_would_now_do_something_else_asks_again(contract, price):
+    """Two uploads of one new list: once the first is imported, the second would add
+    everyone a second time, which is not what its validation page showed."""
+    data = BASIC + f"Ann,Lee,ann@example.com,{price.price_code}\n"
+    first, second = upload(contract, data), upload(contract, data)
+    complete(first)
+    result = complete(second)
+    assert result.status == ParticipantImport.Status.VALID and result.summary["changed"]
+    assert any("added as new participants" in note for note in result.summary["notes"])
+    assert Participant.objects.count() == 1 and InvitationCode.objects.count() == 1
+    # Staff saw the new figures; a second Complete Import does what they now say.
+    assert complete(result).status == ParticipantImport.Status.DONE
+    assert Participant.objects.count() == 2
+
+
+def test_a_redelivered_import_task_does_not_import_twice(contract, price):
+    checked = upload(contract, BASIC + f"Ann,Lee,ann@example.com,{price.price_code}\n")
+    ParticipantImport.objects.filter(pk=checked.pk).update(status="importing")
+    first = services.participant_import_run(import_id=checked.pk)
+    again = services.participant_import_run(import_id=checked.pk)
+    assert first.status == again.status == ParticipantImport.Status.DONE
+    assert Participant.objects.count() == 1 and InvitationCode.objects.count() == 1
+
+
+def test_an_id_that_is_not_a_plain_number_is_reported_not_a_crash(contract):
+    for value in ("²", "1" * 5_000, "٣", "12.0"):
+        issue = rejected(contract, f"ID,First Name,Last Name,Email\n{value},A,B,a@example.com\n")
+        assert issue["column"] == "ID" and issue["message"].startswith("An ID is a number")
+        ParticipantImport.objects.all().delete()
 
 
 def test_large_files_are_checked_and_imported_in_the_background(
@@ -620,11 +663,28 @@ def test_generate_code_asks_before_replacing_an_unused_code(contract, price):
     )
     assert InvitationCode.objects.count() == 1
     second = services.participant_code_generate(
-        actor=None, participant=person, price=price, width=8, replace=True
+        actor=None, participant=person, price=price, width=8, replacing=[first.pk]
     )
     first.refresh_from_db()
     assert first.status == InvitationCode.Status.REVOKED
     assert second.status == InvitationCode.Status.ACTIVE and second.participant == person
+
+
+def test_replacing_revokes_only_the_codes_staff_were_shown(contract, price):
+    """A double click on Revoke and Generate must not revoke the code the first click issued."""
+    person = ParticipantFactory(contract=contract)
+    shown = services.participant_code_generate(actor=None, participant=person, price=price, width=8)
+    fresh = services.participant_code_generate(
+        actor=None, participant=person, price=price, width=8, replacing=[shown.pk]
+    )
+    with pytest.raises(services.CodeAlreadyHeld) as again:
+        services.participant_code_generate(
+            actor=None, participant=person, price=price, width=8, replacing=[shown.pk]
+        )
+    assert again.value.codes == [fresh]
+    fresh.refresh_from_db()
+    assert fresh.status == InvitationCode.Status.ACTIVE
+    assert InvitationCode.objects.filter(participant=person).count() == 2
 
 
 def test_generate_code_refuses_a_price_of_another_contract(contract):
@@ -647,3 +707,29 @@ def test_a_million_row_file_under_the_size_limit_is_refused_by_the_row_limit(con
     )
     assert result.status == ParticipantImport.Status.INVALID
     assert not Participant.objects.exists()
+
+
+def test_an_expired_unused_code_does_not_stop_a_new_one(contract, price):
+    known = ParticipantFactory(contract=contract)
+    old = services.participant_code_generate(actor=None, participant=known, price=price, width=8)
+    InvitationCode.objects.filter(pk=old.pk).update(valid_until=date(2020, 1, 1))
+    assert parse(exported(contract))[0]["Price Code"] == ""  # nothing usable to show
+    data = f"{ID_HEADER}{known.pk},A,B,c@example.com,{price.price_code}\n"
+    assert complete(upload(contract, data)).summary["codes"] == 1
+    assert InvitationCode.objects.filter(participant=known).count() == 2
+
+
+def test_details_the_app_accepts_make_the_round_trip(contract):
+    ParticipantFactory(contract=contract, phone="+44 20 1234 ext 5", notes="x" * 5_000)
+    checked = upload(contract, exported(contract))
+    assert checked.status == ParticipantImport.Status.VALID, checked.issues
+    assert checked.summary["unchanged"] == 1
+
+
+def test_files_with_a_sep_line_and_mixed_encodings(contract):
+    ok = upload(contract, b"sep=;\r\nFirst Name;Last Name;Email\r\nAnn;Lee;ann@example.com\r\n")
+    assert ok.status == ParticipantImport.Status.VALID, ok.issues
+    mixed = "First Name,Last Name,Email\nJosé,Lee,j@example.com\n".encode()
+    mixed += "Jürgen,Kim,k@example.com\n".encode("cp1252")
+    issue = rejected(contract, mixed)
+    assert "mixes two text encodings" in issue["message"] and "row 3" in issue["message"]

@@ -90,9 +90,10 @@ def test_generate_code_for_one_participant_then_the_page_asks_before_replacing(
     assert f"Code {code.code} ({price.price_code}) issued to {person.full_name}." in detail
 
     asked = manager_client.get(url).content.decode()
-    assert f"already holds the unused code {code.code}" in asked
+    assert f"already holds the unused code <code>{code.code}</code>" in asked
     assert "Revoke and Generate" in asked
-    manager_client.post(url, {"width": 10, "price": price.pk, "replace": "1"})
+    assert f'name="replace" value="{code.pk}"' in asked
+    manager_client.post(url, {"width": 10, "price": price.pk, "replace": str(code.pk)})
     code.refresh_from_db()
     assert code.status == InvitationCode.Status.REVOKED
     assert InvitationCode.objects.filter(participant=person, status="active").count() == 1

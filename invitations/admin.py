@@ -11,7 +11,7 @@ from core.admin import ServiceAdminMixin
 from core.pagination import EstimatedCountPaginator
 from invitations import selectors, services
 from invitations.models import CodeBatch, InvitationCode, ParticipantImport
-from invitations.resources import ParticipantResource
+from invitations.resources import ParticipantResource, SpreadsheetCSV
 
 
 @admin.register(InvitationCode)
@@ -125,6 +125,7 @@ class ParticipantAdmin(ImportExportMixin, ServiceAdminMixin, SimpleHistoryAdmin)
     """Import and export in the participant CSV format; every save goes through the services."""
 
     resource_classes = [ParticipantResource]
+    formats = [SpreadsheetCSV]
     import_form_class = ParticipantAdminImportForm
     confirm_form_class = ParticipantAdminConfirmImportForm
     list_display = [
@@ -143,6 +144,16 @@ class ParticipantAdmin(ImportExportMixin, ServiceAdminMixin, SimpleHistoryAdmin)
 
     def get_readonly_fields(self, request, obj=None):
         return ["contract"] if obj else []
+
+    def has_export_permission(self, request) -> bool:
+        # The export holds every participant's invitation code: as for the staff pages'
+        # Download CSV, viewing participants is not enough.
+        return request.user.has_perms(
+            ["contracts.view_participant", "invitations.export_invitationcode"]
+        )
+
+    def has_import_permission(self, request) -> bool:
+        return request.user.has_perms(["contracts.add_participant", "contracts.change_participant"])
 
     def get_confirm_form_initial(self, request, import_form):
         initial = super().get_confirm_form_initial(request, import_form)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import tablib
 from import_export import fields, resources, widgets
+from import_export.formats import base_formats
 
 from contracts import services as contract_services
 from contracts.models import Contract, Participant
+from core.csvio import clean_cell, iter_csv
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,22 @@ class ParticipantResource(resources.ModelResource):
             instance.pk = saved.pk
         else:
             contract_services.participant_update(actor=actor, participant=instance, **data)
+
+
+class SpreadsheetCSV(base_formats.CSV):
+    """django-import-export's CSV format, written and read the way core.csvio does it.
+
+    Export: a BOM, and every cell a spreadsheet would evaluate defused (the library's own
+    escaping strips only a leading "="). Import: our formula guard is undone and cells
+    trimmed, so a file exported here comes back as it was.
+    """
+
+    def export_data(self, dataset: tablib.Dataset, **kwargs) -> str:
+        return "".join(iter_csv(dataset.headers or [], dataset))
+
+    def create_dataset(self, in_stream, **kwargs) -> tablib.Dataset:
+        raw = super().create_dataset(in_stream, **kwargs)
+        cleaned = tablib.Dataset(headers=[clean_cell(h.lstrip("\ufeff")) for h in raw.headers])
+        for row in raw:
+            cleaned.append([clean_cell(cell) if isinstance(cell, str) else cell for cell in row])
+        return cleaned

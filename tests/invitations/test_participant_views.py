@@ -11,7 +11,7 @@ from django.urls import reverse
 from contracts.models import Participant
 from invitations import services
 from invitations.models import InvitationCode, ParticipantImport
-from invitations.resources import HEADERS
+from invitations.resources import COLUMNS, HEADERS
 from tests.factories import ParticipantFactory
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +239,21 @@ def test_the_admin_imports_participants_into_the_chosen_contract(superuser_clien
         "ann@example.com",
         "00123",
     )
+
+
+def test_the_admin_export_needs_the_code_export_permission_and_defuses_formulas(client, price):
+    from core import roles
+    from tests.factories import UserFactory
+
+    ParticipantFactory(contract=price.contract, first_name='=HYPERLINK("http://x")', phone="+1")
+    url = reverse("admin:contracts_participant_export")
+    client.force_login(UserFactory(role=roles.VIEWER))
+    assert client.post(url, {"format": "0"}).status_code == 403
+    client.force_login(UserFactory(role=roles.CONTRACT_MANAGER))
+    fields = {f"participantresource_{c.field}": "on" for c in COLUMNS}
+    response = client.post(url, {"format": "0", "resource": "0", **fields})
+    assert response.status_code == 200, response.content[:300]
+    header, row = _rows(response)
+    assert header == HEADERS
+    record = dict(zip(header, row, strict=True))
+    assert (record["First Name"], record["Phone"]) == ('\'=HYPERLINK("http://x")', "'+1")

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from contracts.models import Contract, ContractPrice, Participant
 from core import codes as codelib
@@ -343,15 +342,10 @@ def _write(
     reason = f"CSV import {upload.pk}: {upload.original_name}"[:100]
     new_rows = [row for row in plan.rows if row.participant_id is None]
     created = [Participant(contract=contract, **row.values) for row in new_rows]
-    bulk_create_with_history(
-        created,
-        Participant,
-        batch_size=WRITE_BATCH,
-        default_user=actor,
-        default_change_reason=reason,
-    )
+    Participant.objects.bulk_create(created, batch_size=WRITE_BATCH)
     for row, participant in zip(new_rows, created, strict=True):
         row.participant_id = participant.pk
+    _record_history([p.pk for p in created], kind="+", actor=actor, reason=reason)
     report(45)
     updates = {row.participant_id: row.values for row in plan.rows if row.update}
     if updates:
@@ -360,14 +354,8 @@ def _write(
             for name, value in updates[participant.pk].items():
                 setattr(participant, name, value)
             changed.append(participant)
-        bulk_update_with_history(
-            changed,
-            Participant,
-            list(DETAIL_FIELDS),
-            batch_size=WRITE_BATCH,
-            default_user=actor,
-            default_change_reason=reason,
-        )
+        Participant.objects.bulk_update(changed, list(DETAIL_FIELDS), batch_size=WRITE_BATCH)
+        _record_history(list(updates), kind="~", actor=actor, reason=reason)
     report(60)
     by_price: dict[int, list[int]] = defaultdict(list)
     for row in plan.rows:
@@ -392,6 +380,30 @@ def _write(
             codes_issue_to_participants(batch=batch, participant_ids=part)
             done += len(part)
             report(60 + done * 39 // total)
+
+
+def _record_history(ids: list[int], *, kind: str, actor: User, reason: str) -> None:
+    """Write the rows django-simple-history keeps for these participants, set-based.
+
+    The same rows as its bulk helpers (a snapshot of each row, "+" created or "~" changed,
+    who, when and why), copied by the database in one statement per chunk: building a
+    history object per participant in Python was two thirds of a 100,000-row import.
+    """
+    history = Participant.history.model
+    columns = [field.column for field in Participant._meta.concrete_fields]
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    sql = (
+        f"INSERT INTO {history._meta.db_table} ({quoted}, history_date, "
+        "history_change_reason, history_type, history_user_id) "
+        f"SELECT {quoted}, %s, %s, %s, %s FROM {Participant._meta.db_table} WHERE id IN ({{}})"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    constants = [now, reason, kind, actor.pk if actor else None]
+    chunk = 5_000 if connection.vendor == "postgresql" else 900  # SQLite's parameter limit
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            cursor.execute(sql.format(", ".join(["%s"] * len(part))), [*constants, *part])
 
 
 def _record_verdict(upload: ParticipantImport, plan: ImportPlan, *, changed: bool = False) -> None:

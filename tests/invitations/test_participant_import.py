@@ -733,3 +733,28 @@ def test_files_with_a_sep_line_and_mixed_encodings(contract):
     mixed += "Jürgen,Kim,k@example.com\n".encode("cp1252")
     issue = rejected(contract, mixed)
     assert "mixes two text encodings" in issue["message"] and "row 3" in issue["message"]
+
+
+def test_the_import_is_kept_in_each_participants_history(contract, price):
+    from tests.factories import UserFactory
+
+    staff = UserFactory()
+    known = ParticipantFactory(contract=contract, first_name="Old")
+    data = (
+        f"{ID_HEADER}{known.pk},New,{known.last_name},{known.email},\n,Ann,Lee,ann@example.com,\n"
+    )
+    checked = services.participant_import_upload(
+        actor=staff,
+        contract=contract,
+        file=SimpleUploadedFile("staff.csv", data.encode()),
+        update_existing=True,
+    )
+    complete(checked)
+    ann = Participant.objects.get(email="ann@example.com")
+    created = ann.history.get()
+    assert (created.history_type, created.history_user, created.first_name) == ("+", staff, "Ann")
+    assert created.history_change_reason == f"CSV import {checked.pk}: staff.csv"
+    assert created.created_at == ann.created_at and created.contract_id == contract.pk
+    changed = known.history.order_by("history_date", "history_id").last()
+    assert (changed.history_type, changed.first_name, changed.history_user) == ("~", "New", staff)
+    assert changed.prev_record.first_name == "Old"

@@ -290,7 +290,7 @@ class Breakdown:
 
         names = {
             "plan_import": "plan",
-            "bulk_create_with_history": "participants",
+            "_record_history": "history",
             "codes_issue_to_participants": "codes",
             "_record_verdict": "verdict",
         }
@@ -938,11 +938,8 @@ def main() -> int:
                     f"{ROWS / importing.seconds:,.0f} rows/s" if importing.seconds else "–",
                 ),
                 import_bd.line("checking the file again, under the lock (plan_import)", "plan"),
-                import_bd.line(
-                    "participants + history rows (bulk_create_with_history)", "participants"
-                ),
-                import_bd.line("  INSERT participants", "sql_insert_participants"),
-                import_bd.line("  INSERT history rows", "sql_insert_history"),
+                import_bd.line("INSERT participants (bulk_create)", "sql_insert_participants"),
+                import_bd.line("history rows (_record_history, INSERT…SELECT)", "history"),
                 import_bd.line("issuing the codes (codes_issue_to_participants)", "codes"),
                 import_bd.line("  INSERT…SELECT codes", "sql_insert_codes"),
                 import_bd.line("commit", "commit"),
@@ -953,7 +950,14 @@ def main() -> int:
                         importing.seconds
                         - sum(
                             import_bd.seconds[k]
-                            for k in ("plan", "participants", "codes", "commit", "sql_analyze")
+                            for k in (
+                                "plan",
+                                "sql_insert_participants",
+                                "history",
+                                "codes",
+                                "commit",
+                                "sql_analyze",
+                            )
                         )
                     ),
                 ),

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "core",
     "contracts",
     "invitations",
+    "wallets",
 ]
 
 MIDDLEWARE = [

@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="contracts:organisation_list"), name="home"),
     path("admin/", admin.site.urls),
     path("staff/", include("contracts.urls")),
     path("staff/", include("invitations.urls")),
+    path("api/v1/", include(("wallets.api_urls", "wallets_api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
 ]

@@ -138,6 +138,8 @@ def _replay(wallet: Wallet, key: str, fingerprint: str) -> WalletTransaction | N
         raise IdempotencyConflict(
             "This Idempotency-Key was already used for a different request on this wallet."
         )
+    if existing is not None:
+        existing.replayed = True  # the API answers a replay as it answered the first time
     return existing
 
 

@@ -27,12 +27,13 @@ demo: migrate
 run: demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-# Debian's Chromium for the browser tests; a test tool's own browser download cannot work here.
+# Debian's Chromium for the browser tests (a test tool's own browser download cannot work
+# here), and Pango, which WeasyPrint renders the pass PDFs with.
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "Installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; \
 	else echo "chromium is missing: run 'sudo apt-get install chromium chromium-driver' for the browser tests"; exit 1; fi
 
 lint: $(STAMP)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "contracts",
     "invitations",
     "wallets",
+    "passes",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# The public address of the site, for links printed on passes and sent in emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Pass PINs are stored as HMAC-SHA256 with this key, which is not in the database.
+# Default: derived from SECRET_KEY; set it to keep PINs valid across SECRET_KEY rotations.
+PIN_HASH_KEY = env.str("PIN_HASH_KEY", default="") or f"pins:{SECRET_KEY}"
+# Printed pass plans up to this quantity are generated in the request; larger in the background.
+PASS_BATCH_SYNC_LIMIT = env.int("PASS_BATCH_SYNC_LIMIT", default=2_000)
+
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
@@ -181,5 +190,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # WeasyPrint logs every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -1,0 +1,416 @@
+"""Every write to pass plans and passes: plans, activation, generation, issue, redemption."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import codes as codelib
+from core import pins
+from core.errors import DomainError
+from core.locks import advisory_xact_lock
+from passes import events, selectors
+from passes.models import Pass, PassBatch, PassPlan, PassRedemption
+from wallets import services as wallet_services
+from wallets.models import Wallet
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | None
+CHUNK_SIZE = 50_000
+PIN_LOCKOUT_FAILURES = 5
+PIN_LOCKOUT_MINUTES = 15
+PLAN_FIELDS = (
+    "name",
+    "type",
+    "format",
+    "classification",
+    "valid_until",
+    "valid_days",
+    "value_min",
+    "value_max",
+    "currency",
+    "funds_valid_days",
+    "wallet_balance",
+    "pin_required",
+    "prefix",
+    "code_width",
+    "quantity",
+    "offer",
+)
+
+
+def _plan_values(**fields) -> dict:
+    """Clean and check a plan's settings; a ValidationError names every field that is wrong."""
+    values = {f: fields.get(f) for f in PLAN_FIELDS}
+    errors: dict[str, str] = {}
+    kind, fmt = values["type"], values["format"]
+    if kind not in PassPlan.Type.values:
+        errors["type"] = "Choose gift, top-up or promotion."
+    if fmt not in PassPlan.Format.values:
+        errors["format"] = "Choose printed or electronic."
+    if not (values["name"] or "").strip():
+        errors["name"] = "Enter a name."
+    values["name"] = (values["name"] or "").strip()
+    values["pin_required"] = bool(values["pin_required"])
+    if kind == PassPlan.Type.PROMOTION:
+        if values["pin_required"]:
+            errors["pin_required"] = "A promotion pass has no PIN: untick PIN required."
+        if values["value_min"] is not None or values["value_max"] is not None:
+            errors["value_min"] = "A promotion activates an offer; it has no value."
+        if not (values["offer"] or "").strip():
+            errors["offer"] = "Describe the offer a promotion pass activates."
+    elif kind in (PassPlan.Type.GIFT, PassPlan.Type.TOPUP):
+        low, high = values["value_min"], values["value_max"]
+        if high is None:
+            values["value_max"] = high = low
+        if low is None or low <= 0:
+            errors["value_min"] = "Enter a value above zero."
+        elif high < low:
+            errors["value_max"] = "The highest value must be at least the lowest."
+        elif fmt == PassPlan.Format.PRINTED and high != low:
+            errors["value_max"] = "A printed pass carries a fixed value: make both values equal."
+    if values["valid_until"] and values["valid_days"]:
+        errors["valid_days"] = "Give a fixed date or a number of days, not both."
+    if fmt == PassPlan.Format.PRINTED:
+        quantity = values["quantity"]
+        if not quantity or not 1 <= quantity <= settings.CODE_BATCH_MAX_QUANTITY:
+            errors["quantity"] = (
+                f"A printed plan needs a quantity between 1 and "
+                f"{settings.CODE_BATCH_MAX_QUANTITY:,}."
+            )
+    else:
+        values["quantity"] = None
+    width = values["code_width"] or 10
+    values["code_width"] = width
+    if not codelib.MIN_WIDTH <= width <= codelib.MAX_WIDTH:
+        errors["code_width"] = (
+            f"Choose a code width between {codelib.MIN_WIDTH} and {codelib.MAX_WIDTH}."
+        )
+    try:
+        values["prefix"] = codelib.normalise_prefix(values["prefix"] or "")
+    except codelib.CodeError as exc:
+        errors["prefix"] = str(exc)
+    for name in ("classification", "offer", "wallet_balance"):
+        values[name] = (values[name] or "").strip()
+    values["wallet_balance"] = values["wallet_balance"] or "main"
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+@transaction.atomic
+def pass_plan_create(*, actor: User, **fields) -> PassPlan:
+    """A draft plan; nothing is generated until it is activated."""
+    unknown = set(fields) - set(PLAN_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown plan settings: {', '.join(sorted(unknown))}")
+    return PassPlan.objects.create(**_plan_values(**fields), created_by=actor)
+
+
+@transaction.atomic
+def pass_plan_update(*, actor: User, plan: PassPlan, **fields) -> PassPlan:
+    """Change a draft plan; a plan is locked once passes exist."""
+    plan = PassPlan.objects.select_for_update().get(pk=plan.pk)
+    if plan.passes.exists():
+        raise DomainError(f"The plan {plan.name} has passes: its settings are locked.")
+    current = {f: getattr(plan, f) for f in PLAN_FIELDS}
+    for name, value in _plan_values(**(current | fields)).items():
+        setattr(plan, name, value)
+    plan.save(update_fields=list(PLAN_FIELDS))
+    return plan
+
+
+def pass_plan_activate(*, actor: User, plan: PassPlan) -> PassPlan:
+    """Draft → active. A printed plan's passes are generated now (in the background when
+    there are many), PINs included, and printed into the batch PDF."""
+    with transaction.atomic():
+        activated = PassPlan.objects.filter(pk=plan.pk, status=PassPlan.Status.DRAFT).update(
+            status=PassPlan.Status.ACTIVE, activated_at=timezone.now()
+        )
+        plan.refresh_from_db()
+        if not activated:
+            raise DomainError(
+                f"The plan {plan.name} is {plan.get_status_display().lower()}: "
+                "only a draft plan can be activated."
+            )
+        if plan.format != PassPlan.Format.PRINTED:
+            return plan
+        advisory_xact_lock(f"pass-odds:{plan.prefix}:{plan.code_width}")
+        odds = codelib.GuessOdds(
+            width=plan.code_width,
+            existing=selectors.existing_pass_count(prefix=plan.prefix, width=plan.code_width),
+            quantity=plan.quantity,
+        )
+        if not odds.safe:
+            safe = odds.smallest_safe_width
+            raise DomainError(
+                f"With {odds.total:,} passes of width {plan.code_width}, 1 in {odds.one_in:,} "
+                "random guesses would hit one. "
+                + (f"Choose a code width of at least {safe}." if safe else ""),
+                field="code_width",
+            )
+        batch = PassBatch.objects.create(plan=plan, quantity=plan.quantity)
+        if plan.quantity > settings.PASS_BATCH_SYNC_LIMIT:
+            from passes.tasks import generate_pass_batch
+
+            batch_id = batch.pk
+            transaction.on_commit(lambda: generate_pass_batch.delay(batch_id, actor_id(actor)))
+            return plan
+    pass_batch_generate(batch_id=batch.pk, actor=actor)
+    return plan
+
+
+def actor_id(actor: User) -> int | None:
+    return actor.pk if actor is not None else None
+
+
+def _expiry(plan: PassPlan, issued: date) -> date | None:
+    if plan.valid_until:
+        return plan.valid_until
+    if plan.valid_days:
+        return issued + timedelta(days=plan.valid_days)
+    return None
+
+
+def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool = True) -> PassBatch:
+    """Generate a printed batch's passes with their PINs, then print them into its PDF.
+
+    Set-based like invitation codes: each chunk draws codes and PINs, inserts them with
+    the PINs' keyed hashes, skipping codes that exist, and draws again for the shortfall.
+    The PINs exist in clear only in this process until the PDF is written; a batch
+    whose PDF is lost gets new PINs (pass_batch_reset_pins).
+    """
+    batch = PassBatch.objects.select_related("plan").get(pk=batch_id)
+    if batch.status == PassBatch.Status.DONE:
+        return batch
+    PassBatch.objects.filter(pk=batch_id).update(status=PassBatch.Status.RUNNING)
+    plan = batch.plan
+    issued_pins: dict[str, str] = {}
+    try:
+        while (remaining := batch.quantity - batch.generated) > 0:
+            with transaction.atomic():
+                issued_pins |= _generate_chunk(batch, plan, min(CHUNK_SIZE, remaining))
+                events.passes_issued(batch_id=batch.pk, actor=actor)
+            batch.refresh_from_db()
+        if render_pdf:
+            from passes import documents
+
+            documents.batch_pdf_save(batch=batch, pins=issued_pins)
+    except Exception as exc:
+        PassBatch.objects.filter(pk=batch_id).update(
+            status=PassBatch.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        logger.exception("Pass batch %s failed", batch_id)
+        raise
+    PassBatch.objects.filter(pk=batch_id).update(
+        status=PassBatch.Status.DONE, finished_at=timezone.now(), error=""
+    )
+    batch.refresh_from_db()
+    batch.issued_pins = issued_pins  # for the caller that prints them (tests, benchmark)
+    return batch
+
+
+def _generate_chunk(batch: PassBatch, plan: PassPlan, wanted: int) -> dict[str, str]:
+    """Insert `wanted` passes; return their codes with their PINs (clear, for the PDF)."""
+    issued: dict[str, str] = {}
+    attempts = 0
+    expires = _expiry(plan, timezone.localdate())
+    while len(issued) < wanted:
+        attempts += 1
+        if attempts > 50:
+            raise DomainError("Could not find enough unused codes: choose a wider code.")
+        codes = list(
+            dict.fromkeys(codelib.draw_codes(plan.prefix, plan.code_width, wanted - len(issued)))
+        )
+        pin_list = [pins.new_pin() for _ in codes] if plan.pin_required else [""] * len(codes)
+        hashes = pins.pin_hashes(pin_list) if plan.pin_required else [""] * len(codes)
+        inserted = _insert_passes(batch, plan, list(zip(codes, hashes, strict=True)), expires)
+        pin_of = dict(zip(codes, pin_list, strict=True))
+        issued |= {code: pin_of[code] for code in inserted}
+    PassBatch.objects.filter(pk=batch.pk).update(generated=F("generated") + len(issued))
+    return issued
+
+
+def _insert_passes(
+    batch: PassBatch, plan: PassPlan, rows: list[tuple[str, str]], expires: date | None
+) -> list[str]:
+    """Insert (code, PIN hash) rows, skipping codes that exist; return the codes inserted."""
+    table = Pass._meta.db_table
+    now = timezone.now()
+    constants = [plan.pk, batch.pk, plan.value_min, plan.currency, expires, "active", now]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE new_passes (code varchar(30), pin_hash varchar(64)) "
+                "ON COMMIT DROP"
+            )
+            with cursor.cursor.copy("COPY new_passes (code, pin_hash) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} (code, pin_hash, plan_id, batch_id, value, currency, "
+                "expires_on, status, created_at) "
+                "SELECT code, pin_hash, %s, %s, %s, %s, %s, %s, %s FROM new_passes "
+                'ORDER BY code COLLATE "C" ON CONFLICT DO NOTHING RETURNING code',
+                constants,
+            )
+            inserted = [r[0] for r in cursor.fetchall()]
+            cursor.execute("DROP TABLE new_passes")
+        return inserted
+    ops = connection.ops
+    constants[4] = ops.adapt_datefield_value(expires)
+    constants[6] = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO {table} (code, pin_hash, plan_id, batch_id, value, currency, "
+            "expires_on, status, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(code, pin_hash, *constants) for code, pin_hash in rows],
+        )
+    wanted = {code for code, _ in rows}
+    mine = Pass.objects.filter(batch=batch).values_list("code", flat=True)
+    already = getattr(batch, "_seen_codes", set())
+    inserted = [c for c in mine.iterator(chunk_size=10_000) if c in wanted and c not in already]
+    batch._seen_codes = already | set(inserted)
+    return inserted
+
+
+@transaction.atomic
+def pass_issue(
+    *, actor: User, plan: PassPlan, contact: AbstractBaseUser | None, value: Decimal | None = None
+) -> tuple[Pass, str]:
+    """An electronic pass for one contact; returns it with its PIN (to send once, never kept)."""
+    plan = PassPlan.objects.select_for_update().get(pk=plan.pk)
+    if plan.format != PassPlan.Format.ELECTRONIC:
+        raise DomainError("Passes of a printed plan are generated when the plan is activated.")
+    if plan.status != PassPlan.Status.ACTIVE:
+        raise DomainError(f"The plan {plan.name} is not active.")
+    if plan.type != PassPlan.Type.PROMOTION:
+        value = plan.value_min if value is None else Decimal(value)
+        if not plan.value_min <= value <= plan.value_max:
+            raise ValidationError(
+                {"value": f"Choose a value between {plan.value_min} and {plan.value_max}."}
+            )
+    else:
+        value = None
+    pin = pins.new_pin() if plan.pin_required else ""
+    for _ in range(20):
+        code = codelib.draw_codes(plan.prefix, plan.code_width, 1)[0]
+        if not Pass.objects.filter(code=code).exists():
+            break
+    issued = Pass.objects.create(
+        plan=plan,
+        code=code,
+        pin_hash=pins.pin_hash(pin) if pin else "",
+        value=value,
+        currency=plan.currency,
+        expires_on=_expiry(plan, timezone.localdate()),
+        contact=contact,
+    )
+    events.pass_issued(pass_obj=issued, actor=actor)
+    return issued, pin
+
+
+# --- Redemption ----------------------------------------------------------------------------
+
+
+class PassRefused(DomainError):
+    pass
+
+
+def pass_redeem(
+    *,
+    code: str,
+    pin: str = "",
+    contact: AbstractBaseUser | None = None,
+    client: str = "",
+) -> PassRedemption:
+    """Redeem a pass exactly once: credit a wallet (gift, top-up) or activate the offer.
+
+    A gift without a contact goes into a new nameless wallet, whose claim link the
+    redemption carries. A wrong PIN is recorded (and counts towards a lockout) and changes
+    nothing else; every refusal names its reason.
+    """
+    normalised = codelib.normalise(code)
+    if not normalised:
+        raise PassRefused("Enter the pass code.")
+    if not codelib.has_valid_check(normalised):
+        raise PassRefused("This code has a typo: check it against the pass.")
+    found = Pass.objects.select_related("plan").filter(code=normalised).first()
+    if found is None:
+        raise PassRefused("No pass has this code.")
+    plan = found.plan
+    if plan.pin_required:
+        if selectors.pin_locked(pass_obj=found):
+            raise PassRefused(
+                f"Too many wrong PINs: this pass is locked for {PIN_LOCKOUT_MINUTES} minutes."
+            )
+        if not pins.pin_matches(pin or "", found.pin_hash):
+            events.pin_failed(pass_obj=found, client=client)
+            raise PassRefused("The PIN does not match this pass.")
+    with transaction.atomic():
+        today = timezone.localdate()
+        won = (
+            Pass.objects.filter(pk=found.pk, status=Pass.Status.ACTIVE)
+            .exclude(expires_on__lt=today)
+            .update(status=Pass.Status.REDEEMED)
+        )
+        if not won:
+            raise PassRefused(_why_not_redeemable(found.pk))
+        redemption = _fulfil(found, plan, contact)
+        events.pass_redeemed(
+            pass_obj=found,
+            actor=contact,
+            data={"wallet": redemption.wallet_transaction.wallet_id}
+            if redemption.wallet_transaction
+            else {"offer": redemption.offer},
+        )
+    return redemption
+
+
+def _why_not_redeemable(pass_id: int) -> str:
+    current = Pass.objects.get(pk=pass_id)
+    if current.status == Pass.Status.REDEEMED:
+        return "This pass has been redeemed already."
+    if current.status == Pass.Status.CANCELLED:
+        return "This pass has been cancelled."
+    return f"This pass expired on {current.expires_on:%d %b %Y}."
+
+
+def _fulfil(found: Pass, plan: PassPlan, contact: AbstractBaseUser | None) -> PassRedemption:
+    if plan.type == PassPlan.Type.PROMOTION:
+        return PassRedemption.objects.create(pass_obj=found, contact=contact, offer=plan.offer)
+    if plan.type == PassPlan.Type.TOPUP:
+        if contact is None:
+            raise PassRefused("Log in to top up your wallet.")
+        wallet = Wallet.objects.filter(owner=contact, currency=found.currency).first()
+        if wallet is None:
+            other = Wallet.objects.filter(owner=contact).values_list("currency", flat=True)
+            raise PassRefused(
+                f"A top-up needs a wallet in {found.currency}"
+                + (f"; yours holds {', '.join(other)}." if other else ".")
+            )
+    elif contact is not None:
+        wallet = Wallet.objects.filter(owner=contact, currency=found.currency).first()
+        wallet = wallet or wallet_services.wallet_create(owner=contact, currency=found.currency)
+    else:
+        wallet = wallet_services.wallet_create(owner=None, currency=found.currency)
+    credit = wallet_services.wallet_credit(
+        actor=contact,
+        wallet=wallet,
+        amount=found.value,
+        currency=found.currency,
+        balance=plan.wallet_balance,
+        source=found,
+        description=f"{plan.get_type_display()} pass {found.code}",
+        idempotency_key=f"pass:{found.pk}",
+    )
+    return PassRedemption.objects.create(pass_obj=found, contact=contact, wallet_transaction=credit)

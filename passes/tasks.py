@@ -1,0 +1,12 @@
+from celery import shared_task
+
+from passes import services
+
+
+@shared_task(acks_late=True)
+def generate_pass_batch(batch_id: int, actor_id: int | None = None) -> int:
+    """Generate a printed plan's passes and their PDF."""
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    return services.pass_batch_generate(batch_id=batch_id, actor=actor).generated

@@ -1,0 +1,50 @@
+"""Passes under real concurrent transactions on PostgreSQL."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from core import pins
+from passes import services
+from passes.models import Pass, PassRedemption
+from wallets.models import WalletTransaction
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_20_concurrent_redemptions_of_one_pass_credit_once():
+    plan = services.pass_plan_create(
+        actor=None, name="Gift", type="gift", format="printed", value_min=Decimal("30"),
+        currency="EUR", pin_required=True, prefix="CCX", code_width=10, quantity=3,
+    )  # fmt: skip
+    services.pass_plan_activate(actor=None, plan=plan)
+    target = plan.passes.first()
+    pin = pins.new_pin()
+    Pass.objects.filter(pk=target.pk).update(pin_hash=pins.pin_hash(pin))
+    barrier = threading.Barrier(20)
+    outcomes, lock = [], threading.Lock()
+
+    def redeem():
+        try:
+            barrier.wait(timeout=30)
+            result = services.pass_redeem(code=target.code, pin=pin)
+        except Exception as exc:
+            result = exc
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=redeem) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    won = [o for o in outcomes if isinstance(o, PassRedemption)]
+    refused = [o for o in outcomes if isinstance(o, services.PassRefused)]
+    assert (len(won), len(refused)) == (1, 19), outcomes
+    assert all("redeemed already" in r.message for r in refused)
+    assert WalletTransaction.objects.count() == 1
+    assert PassRedemption.objects.count() == 1

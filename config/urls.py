@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/", include("contracts.urls")),
     path("staff/", include("invitations.urls")),
+    path("staff/", include("passes.staff_urls")),
     path("", include("passes.urls")),
     path("api/v1/", include(("wallets.api_urls", "wallets_api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

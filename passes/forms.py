@@ -2,6 +2,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from contracts.forms import WIDTH_CHOICES
+from core.forms import DateInput
+from core.money import CURRENCIES, DEFAULT_CURRENCY
+from passes.models import PassPlan
+
 
 class RegisterForm(UserCreationForm):
     """A contact's account: a username, an email and a password."""
@@ -11,3 +16,50 @@ class RegisterForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ["username", "email"]
+
+
+class PassPlanForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    type = forms.ChoiceField(choices=PassPlan.Type.choices)
+    format = forms.ChoiceField(choices=PassPlan.Format.choices)
+    classification = forms.CharField(max_length=100, required=False)
+    value_min = forms.DecimalField(
+        max_digits=12, decimal_places=2, required=False, label="Value (or lowest value)"
+    )
+    value_max = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        label="Highest value",
+        help_text="Electronic gift or top-up plans only: a range, the value chosen when bought.",
+    )
+    currency = forms.ChoiceField(choices=CURRENCIES, initial=DEFAULT_CURRENCY)
+    valid_until = forms.DateField(
+        required=False, widget=DateInput(), label="Redeem by (fixed date)"
+    )
+    valid_days = forms.IntegerField(
+        required=False, min_value=1, label="…or redeem within (days from issue)"
+    )
+    funds_valid_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Credited funds spendable for (days)",
+        help_text="Empty: no limit. Separate from the deadline to redeem the pass.",
+    )
+    wallet_balance = forms.CharField(max_length=20, initial="main", label="Wallet balance credited")
+    pin_required = forms.BooleanField(required=False, label="PIN required (gift and top-up only)")
+    prefix = forms.CharField(max_length=20, required=False, label="Code prefix")
+    code_width = forms.TypedChoiceField(choices=WIDTH_CHOICES, coerce=int, initial=10)
+    quantity = forms.IntegerField(
+        required=False, min_value=1, help_text="Printed plans: how many passes to print."
+    )
+    offer = forms.CharField(
+        max_length=200, required=False, help_text="Promotion plans: the offer a pass activates."
+    )
+
+
+class IssuePassForm(forms.Form):
+    email = forms.EmailField(
+        required=False, label="Contact's email", help_text="Empty: a pass for nobody in particular."
+    )
+    value = forms.DecimalField(max_digits=12, decimal_places=2, required=False)

@@ -106,7 +106,8 @@ class PassBatch(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        RUNNING = "running", "Generating passes"
+        PRINTING = "printing", "Printing the PDF"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
@@ -130,6 +131,10 @@ class PassBatch(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.quantity else min(100, self.generated * 100 // self.quantity)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class Pass(models.Model):

@@ -41,3 +41,20 @@ def batch_passes(*, batch_id: int):
         .order_by("id")
         .values_list("code", "value", "currency", "expires_on")
     )
+
+
+def plan_list(*, search: str = ""):
+    qs = PassPlan.objects.all()
+    if search:
+        qs = qs.filter(name__icontains=search)
+    return qs.order_by("-id")
+
+
+def plan_passes(*, plan: PassPlan, search: str = ""):
+    from core import codes as codelib
+
+    qs = plan.passes.select_related("contact")
+    normalised = codelib.normalise(search)
+    if normalised:
+        qs = qs.filter(code__startswith=normalised)
+    return qs.order_by("-id")

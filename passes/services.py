@@ -16,6 +16,7 @@ from django.utils import timezone
 from core import codes as codelib
 from core import pins
 from core.errors import DomainError
+from core.money import CURRENCIES, DEFAULT_CURRENCY
 from core.locks import advisory_xact_lock
 from passes import events, selectors
 from passes.models import Pass, PassBatch, PassPlan, PassRedemption
@@ -102,6 +103,9 @@ def _plan_values(**fields) -> dict:
     for name in ("classification", "offer", "wallet_balance"):
         values[name] = (values[name] or "").strip()
     values["wallet_balance"] = values["wallet_balance"] or "main"
+    values["currency"] = values["currency"] or DEFAULT_CURRENCY
+    if values["currency"] not in dict(CURRENCIES):
+        errors["currency"] = "Choose a currency."
     if errors:
         raise ValidationError(errors)
     return values
@@ -201,6 +205,8 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
                 issued_pins |= _generate_chunk(batch, plan, min(CHUNK_SIZE, remaining))
                 events.passes_issued(batch_id=batch.pk, actor=actor)
             batch.refresh_from_db()
+        # The passes are there and redeemable; the PDF is the long part.
+        PassBatch.objects.filter(pk=batch_id).update(status=PassBatch.Status.PRINTING)
         if render_pdf:
             from passes import documents
 
@@ -414,3 +420,15 @@ def _fulfil(found: Pass, plan: PassPlan, contact: AbstractBaseUser | None) -> Pa
         idempotency_key=f"pass:{found.pk}",
     )
     return PassRedemption.objects.create(pass_obj=found, contact=contact, wallet_transaction=credit)
+
+
+@transaction.atomic
+def pass_plan_close(*, actor: User, plan: PassPlan) -> PassPlan:
+    """Active → closed: no pass is issued any more; passes already out can still be redeemed."""
+    closed = PassPlan.objects.filter(pk=plan.pk, status=PassPlan.Status.ACTIVE).update(
+        status=PassPlan.Status.CLOSED
+    )
+    plan.refresh_from_db()
+    if not closed:
+        raise DomainError(f"The plan {plan.name} is {plan.get_status_display().lower()}.")
+    return plan

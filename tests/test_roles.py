@@ -6,6 +6,7 @@ from django.urls import get_resolver, reverse
 
 from core import roles
 from invitations import services
+from passes import services as pass_services
 from tests.factories import ContractPriceFactory, ParticipantFactory, UserFactory
 
 ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER = (
@@ -56,6 +57,15 @@ MATRIX = [
     ("invitations:code_edit", "code", "get", {ADMIN, MANAGER, SUPPORT}),
     ("invitations:code_archive", "code", "post", {ADMIN, MANAGER, SUPPORT}),
     ("invitations:code_delete", "code", "get", MANAGERS),
+    ("pass_plans:plan_list", None, "get", EVERYONE),
+    ("pass_plans:plan_create", None, "get", MANAGERS),
+    ("pass_plans:plan_detail", "plan", "get", EVERYONE),
+    ("pass_plans:plan_edit", "plan", "get", MANAGERS),
+    ("pass_plans:plan_activate", "plan", "post", MANAGERS),
+    ("pass_plans:plan_close", "plan", "post", MANAGERS),
+    ("pass_plans:pass_issue", "plan", "post", MANAGERS),
+    ("pass_plans:batch_progress", "pass_batch", "get", EVERYONE),
+    ("pass_plans:batch_pdf", "pass_batch", "get", MANAGERS),
 ]
 IDS = [m[0] for m in MATRIX]
 
@@ -84,7 +94,18 @@ def objects(db):
     }
 
 
+def _printed_plan() -> dict:
+    """Made only for the pass pages' tests: it prints a PDF."""
+    plan = pass_services.pass_plan_create(
+        actor=None, name="Gift", type="gift", format="printed", value_min=10, quantity=2
+    )
+    pass_services.pass_plan_activate(actor=None, plan=plan)
+    return {"plan": plan.pk, "pass_batch": plan.batches.get().pk}
+
+
 def _url(name: str, key: str | None, objects: dict) -> str:
+    if key in ("plan", "pass_batch") and key not in objects:
+        objects.update(_printed_plan())
     return reverse(name, args=[objects[key]] if key else [])
 
 
@@ -123,7 +144,7 @@ def test_the_matrix_covers_every_staff_url():
     resolver = get_resolver()
     names = {
         f"{namespace}:{name}"
-        for namespace in ("contracts", "invitations")
+        for namespace in ("contracts", "invitations", "pass_plans")
         for name in resolver.namespace_dict[namespace][1].reverse_dict
         if isinstance(name, str)
     }

@@ -13,7 +13,9 @@ same environment. The targets are those of the scripts:
 - the participant CSV round-trip with 100,000 participants: validation ≤ 20 s, Complete
   Import (participants and 100,000 codes) ≤ 40 s, Download CSV with codes ≤ 3 s (the
   round-trip upload, the memory per phase and a plain django-import-export import of a
-  sample, extrapolated, are printed without targets).
+  sample, extrapolated, are printed without targets);
+- activating a printed plan of 100,000 passes with PINs ≤ 20 s, the PDF of 1,000 passes
+  ≤ 20 s, and the latency of wallet debits through the API (p50, p99; no target).
 
 A missed target is printed as MISS; the exit status is non-zero only when a script
 crashed (or a result failed its correctness check).
@@ -32,7 +34,13 @@ from datetime import datetime
 
 import _setup
 
-SCRIPTS = ["generate_codes.py", "export_codes.py", "list_pages.py", "participants_csv.py"]
+SCRIPTS = [
+    "generate_codes.py",
+    "export_codes.py",
+    "list_pages.py",
+    "participants_csv.py",
+    "passes.py",
+]
 VERDICT = re.compile(r"\s(PASS|MISS)$")
 
 

@@ -8,6 +8,15 @@ from django.utils import timezone
 
 from passes.models import Pass, PassEvent
 
+__all__ = [
+    "PassEvent",
+    "pass_changed",
+    "pass_issued",
+    "pass_redeemed",
+    "passes_issued",
+    "pin_failed",
+]
+
 User = AbstractBaseUser | None
 
 

@@ -14,10 +14,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import codes as codelib
-from core import pins
+from core import pins, throttle
 from core.errors import DomainError
-from core.money import CURRENCIES, DEFAULT_CURRENCY
 from core.locks import advisory_xact_lock
+from core.money import CURRENCIES, DEFAULT_CURRENCY
 from passes import events, selectors
 from passes.models import Pass, PassBatch, PassPlan, PassRedemption
 from wallets import services as wallet_services
@@ -29,6 +29,11 @@ User = AbstractBaseUser | None
 CHUNK_SIZE = 50_000
 PIN_LOCKOUT_FAILURES = 5
 PIN_LOCKOUT_MINUTES = 15
+# A client (an IP address) guessing codes or PINs: refused after this many failures within
+# the window, whichever passes they were for. A well-formed random guess first has to
+# pass the check symbol, so 20 failures are 640 tries' worth of typing.
+CLIENT_FAILURE_LIMIT = 20
+CLIENT_FAILURE_WINDOW = 15 * 60
 PLAN_FIELDS = (
     "name",
     "type",
@@ -345,6 +350,11 @@ def pass_redeem(
     redemption carries. A wrong PIN is recorded (and counts towards a lockout) and changes
     nothing else; every refusal names its reason.
     """
+    if throttle.is_blocked("pass-redeem", client, limit=CLIENT_FAILURE_LIMIT):
+        raise PassRefused(
+            "Too many failed attempts from your connection: try again in "
+            f"{CLIENT_FAILURE_WINDOW // 60} minutes."
+        )
     normalised = codelib.normalise(code)
     if not normalised:
         raise PassRefused("Enter the pass code.")
@@ -352,6 +362,7 @@ def pass_redeem(
         raise PassRefused("This code has a typo: check it against the pass.")
     found = Pass.objects.select_related("plan").filter(code=normalised).first()
     if found is None:
+        throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
         raise PassRefused("No pass has this code.")
     plan = found.plan
     if plan.pin_required:
@@ -361,6 +372,7 @@ def pass_redeem(
             )
         if not pins.pin_matches(pin or "", found.pin_hash):
             events.pin_failed(pass_obj=found, client=client)
+            throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
             raise PassRefused("The PIN does not match this pass.")
     with transaction.atomic():
         today = timezone.localdate()
@@ -432,3 +444,63 @@ def pass_plan_close(*, actor: User, plan: PassPlan) -> PassPlan:
     if not closed:
         raise DomainError(f"The plan {plan.name} is {plan.get_status_display().lower()}.")
     return plan
+
+
+# --- Changes to one pass (the API) ----------------------------------------------------------
+
+
+def pass_update(
+    *,
+    actor: User,
+    pass_obj: Pass,
+    status: str | None = None,
+    expires_on: date | None = None,
+    value: Decimal | None = None,
+    reset_pin: bool = False,
+) -> tuple[Pass, str]:
+    """Change a pass's lifecycle state, expiry, initial value or PIN, one event per change.
+
+    A redeemed pass keeps its state and value; a new PIN is returned once (to reprint
+    the pass) and only its hash is kept.
+    """
+    with transaction.atomic():
+        current = Pass.objects.select_for_update().select_related("plan").get(pk=pass_obj.pk)
+        errors: dict[str, str] = {}
+        changes = []
+        if status is not None and status != current.status:
+            if current.status == Pass.Status.REDEEMED or status == Pass.Status.REDEEMED:
+                errors["status"] = "A pass becomes redeemed by being redeemed, and stays so."
+            elif status not in Pass.Status.values:
+                errors["status"] = "Choose active or cancelled."
+            else:
+                changes.append(("status", events.PassEvent.Type.STATUS_CHANGED, status))
+        if expires_on is not None and expires_on != current.expires_on:
+            changes.append(("expires_on", events.PassEvent.Type.EXPIRY_CHANGED, expires_on))
+        if value is not None and value != current.value:
+            if current.plan.type == PassPlan.Type.PROMOTION:
+                errors["value"] = "A promotion pass has no value."
+            elif current.status == Pass.Status.REDEEMED:
+                errors["value"] = "This pass has been redeemed: its value was credited."
+            elif value <= 0:
+                errors["value"] = "Enter a value above zero."
+            else:
+                changes.append(("value", events.PassEvent.Type.VALUE_CHANGED, value))
+        if reset_pin and not current.plan.pin_required:
+            errors["reset_pin"] = "This pass has no PIN."
+        if errors:
+            raise ValidationError(errors)
+        for field, event_type, new in changes:
+            old = getattr(current, field)
+            setattr(current, field, new)
+            events.pass_changed(
+                pass_obj=current, actor=actor, type=event_type, before=old, after=new
+            )
+        pin = ""
+        if reset_pin:
+            pin = pins.new_pin()
+            current.pin_hash = pins.pin_hash(pin)
+            events.PassEvent.objects.create(
+                pass_obj=current, type=events.PassEvent.Type.PIN_RESET, actor=actor
+            )
+        current.save(update_fields=["status", "expires_on", "value", "pin_hash"])
+    return current, pin

@@ -172,6 +172,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Voucherdesk API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "PassStatusEnum": "passes.models.Pass.Status",
+        "PassChangeStatusEnum": [("active", "active"), ("cancelled", "cancelled")],
+    },
 }
 
 # The public address of the site, for links printed on passes and sent in emails.

@@ -183,6 +183,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Pass PINs are stored as HMAC-SHA256 with this key, which is not in the database.
 # Default: derived from SECRET_KEY; set it to keep PINs valid across SECRET_KEY rotations.
 PIN_HASH_KEY = env.str("PIN_HASH_KEY", default="") or f"pins:{SECRET_KEY}"
+# The payment step of the gift landing page; the default takes no money (test mode).
+PASS_PAYMENT_BACKEND = env.str("PASS_PAYMENT_BACKEND", default="passes.payments.TestPayments")
 # Processes that render a long PDF side by side (WeasyPrint holds one core each).
 PDF_PROCESSES = env.int("PDF_PROCESSES", default=2)
 # Printed pass plans up to this quantity are generated in the request; larger in the background.

@@ -63,3 +63,18 @@ class IssuePassForm(forms.Form):
         required=False, label="Contact's email", help_text="Empty: a pass for nobody in particular."
     )
     value = forms.DecimalField(max_digits=12, decimal_places=2, required=False)
+
+
+class GiftOrderForm(forms.Form):
+    value = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0.01, label="Value")
+    buyer_name = forms.CharField(max_length=200, label="Your name")
+    buyer_email = forms.EmailField(label="Your email")
+    beneficiary_name = forms.CharField(max_length=200, label="Their name")
+    beneficiary_email = forms.EmailField(label="Their email")
+    message = forms.CharField(
+        required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 3}), label="Message"
+    )
+
+
+class GiftRedeemForm(forms.Form):
+    pin = forms.CharField(max_length=8, label="PIN (in your email)")

@@ -225,3 +225,35 @@ class PassRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"Redemption of {self.pass_obj_id}"
+
+
+class GiftOrder(models.Model):
+    """A gift pass bought on the landing page for a beneficiary."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+
+    plan = models.ForeignKey(PassPlan, on_delete=models.PROTECT, related_name="orders")
+    pass_obj = models.OneToOneField(
+        Pass, on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+    )
+    value = amount_field()
+    currency = currency_field()
+    buyer_name = models.CharField(max_length=200)
+    buyer_email = models.EmailField()
+    beneficiary_name = models.CharField(max_length=200)
+    beneficiary_email = models.EmailField()
+    message = models.TextField(blank=True)
+    payment_provider = models.CharField(max_length=40)
+    payment_reference = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    # The beneficiary's landing page; the PIN is in their email only.
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk}: {self.value} {self.currency} for {self.beneficiary_email}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from core.errors import DomainError
 from core.locks import advisory_xact_lock
 from core.money import CURRENCIES, DEFAULT_CURRENCY
 from passes import events, selectors
-from passes.models import Pass, PassBatch, PassPlan, PassRedemption
+from passes.models import GiftOrder, Pass, PassBatch, PassPlan, PassRedemption
 from wallets import services as wallet_services
 from wallets.models import Wallet
 
@@ -337,18 +338,11 @@ class PassRefused(DomainError):
     pass
 
 
-def pass_redeem(
-    *,
-    code: str,
-    pin: str = "",
-    contact: AbstractBaseUser | None = None,
-    client: str = "",
-) -> PassRedemption:
-    """Redeem a pass exactly once: credit a wallet (gift, top-up) or activate the offer.
+def pass_verify(*, code: str, pin: str = "", client: str = "") -> Pass:
+    """The pass a code (and PIN) names, or PassRefused with the reason.
 
-    A gift without a contact goes into a new nameless wallet, whose claim link the
-    redemption carries. A wrong PIN is recorded (and counts towards a lockout) and changes
-    nothing else; every refusal names its reason.
+    Wrong PINs and unknown codes are counted here, in their own writes, before anything
+    else happens: towards the pass's lockout and the client's throttle.
     """
     if throttle.is_blocked("pass-redeem", client, limit=CLIENT_FAILURE_LIMIT):
         raise PassRefused(
@@ -374,6 +368,24 @@ def pass_redeem(
             events.pin_failed(pass_obj=found, client=client)
             throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
             raise PassRefused("The PIN does not match this pass.")
+    return found
+
+
+def pass_redeem(
+    *,
+    code: str,
+    pin: str = "",
+    contact: AbstractBaseUser | None = None,
+    client: str = "",
+) -> PassRedemption:
+    """Redeem a pass exactly once: credit a wallet (gift, top-up) or activate the offer.
+
+    A gift without a contact goes into a new nameless wallet, whose claim link the
+    redemption carries. A wrong PIN is recorded (and counts towards a lockout) and changes
+    nothing else; every refusal names its reason.
+    """
+    found = pass_verify(code=code, pin=pin, client=client)
+    plan = found.plan
     with transaction.atomic():
         today = timezone.localdate()
         won = (
@@ -504,3 +516,74 @@ def pass_update(
             )
         current.save(update_fields=["status", "expires_on", "value", "pin_hash"])
     return current, pin
+
+
+# --- The gift landing page ----------------------------------------------------------------
+
+
+def gift_order_place(
+    *,
+    plan: PassPlan,
+    value: Decimal,
+    buyer_name: str,
+    buyer_email: str,
+    beneficiary_name: str,
+    beneficiary_email: str,
+    message: str = "",
+) -> GiftOrder:
+    """Buy an electronic gift pass for someone: pay, issue the pass, email the beneficiary.
+
+    The pass's PIN goes into the beneficiary's email and nowhere else. A refused payment
+    records the order as failed and issues nothing.
+    """
+    from passes import payments
+
+    if plan.type != PassPlan.Type.GIFT or plan.format != PassPlan.Format.ELECTRONIC:
+        raise DomainError("Only electronic gift passes are sold here.")
+    if plan.status != PassPlan.Status.ACTIVE:
+        raise DomainError("This gift pass is not on sale any more.")
+    value = Decimal(value)
+    if not plan.value_min <= value <= plan.value_max:
+        raise ValidationError(
+            {"value": f"Choose a value between {plan.value_min} and {plan.value_max}."}
+        )
+    backend = payments.payment_backend()
+    paid = backend.charge(amount=value, currency=plan.currency, description=plan.name)
+    order = GiftOrder(
+        plan=plan,
+        value=value,
+        currency=plan.currency,
+        buyer_name=buyer_name.strip(),
+        buyer_email=buyer_email.strip().lower(),
+        beneficiary_name=beneficiary_name.strip(),
+        beneficiary_email=beneficiary_email.strip().lower(),
+        message=message.strip(),
+        payment_provider=backend.name,
+        payment_reference=paid.reference,
+        status=GiftOrder.Status.PAID if paid.ok else GiftOrder.Status.FAILED,
+        token=secrets.token_urlsafe(24),
+    )
+    if not paid.ok:
+        order.save()
+        raise DomainError(f"The payment was refused: {paid.message or 'try another card'}.")
+    with transaction.atomic():
+        issued, pin = pass_issue(actor=None, plan=plan, contact=None, value=value)
+        order.pass_obj = issued
+        order.save()
+        transaction.on_commit(lambda: _send_gift_email(order, pin))
+    return order
+
+
+def _send_gift_email(order: GiftOrder, pin: str) -> None:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    link = f"{settings.SITE_URL}{reverse('passes:gift_landing', args=[order.token])}"
+    context = {"order": order, "pin": pin, "link": link}
+    send_mail(
+        subject=f"{order.buyer_name} sent you a gift: {order.value} {order.currency}",
+        message=render_to_string("passes/email/gift.txt", context),
+        from_email=None,
+        recipient_list=[order.beneficiary_email],
+    )

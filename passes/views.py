@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import segno
 from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from core.errors import DomainError
+from core.forms import add_service_errors
 from passes import services
-from passes.forms import RegisterForm
+from passes.forms import GiftOrderForm, GiftRedeemForm, RegisterForm
+from passes.models import GiftOrder, PassPlan
+from passes.payments import payment_backend
 from wallets import selectors as wallet_selectors
 from wallets import services as wallet_services
 from wallets.models import Wallet
@@ -74,3 +79,55 @@ def wallet_claim(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "passes/claim.html", {"gone": True, "error": exc.message})
         return redirect("passes:wallet_page", token=wallet.page_token)
     return render(request, "passes/claim.html", {"wallet": wallet, "form": form})
+
+
+def gift_buy(request: HttpRequest, pk: int) -> HttpResponse:
+    """The landing page of an electronic gift plan: buy a pass and send it to someone."""
+    plan = get_object_or_404(
+        PassPlan, pk=pk, type=PassPlan.Type.GIFT, format=PassPlan.Format.ELECTRONIC
+    )
+    backend = payment_backend()
+    form = GiftOrderForm(request.POST or None, initial={"value": plan.value_min})
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.gift_order_place(plan=plan, **form.cleaned_data)
+        except (DomainError, ValidationError) as exc:
+            add_service_errors(form, exc)
+        else:
+            return render(request, "passes/gift_sent.html", {"order": order, "payments": backend})
+    return render(
+        request,
+        "passes/gift_buy.html",
+        {"plan": plan, "form": form, "payments": backend, "on_sale": plan.status == "active"},
+    )
+
+
+def gift_landing(request: HttpRequest, token: str) -> HttpResponse:
+    """The beneficiary's page: register (or log in) and redeem the gift into a wallet."""
+    order = get_object_or_404(GiftOrder.objects.select_related("pass_obj", "plan"), token=token)
+    form = GiftRedeemForm(request.POST or None)
+    register = None if request.user.is_authenticated else RegisterForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid() and (register is None or register.is_valid()):
+        pin, client = form.cleaned_data["pin"], _client(request)
+        try:
+            # The PIN first, on its own: a wrong one is counted whatever happens next.
+            services.pass_verify(code=order.pass_obj.code, pin=pin, client=client)
+            with transaction.atomic():
+                user = register.save() if register is not None else request.user
+                # Refused now (redeemed or expired meanwhile), the new account goes too.
+                redemption = services.pass_redeem(
+                    code=order.pass_obj.code, pin=pin, contact=user, client=client
+                )
+        except services.PassRefused as exc:
+            error = exc.message
+        else:
+            if register is not None:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            wallet = redemption.wallet_transaction.wallet
+            return redirect("passes:wallet_page", token=wallet.page_token)
+    return render(
+        request,
+        "passes/gift_landing.html",
+        {"order": order, "form": form, "register": register, "error": error},
+    )

@@ -134,9 +134,13 @@ def _media_root(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache: each test starts with none."""
+    """Throttle counters live in the cache: each test starts with none. Content types are
+    cached per process too, and a transactional test's flush gives them new ids."""
+    from django.contrib.contenttypes.models import ContentType
     from django.core.cache import cache
 
     cache.clear()
+    ContentType.objects.clear_cache()
     yield
     cache.clear()
+    ContentType.objects.clear_cache()

@@ -5,12 +5,13 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from pypdf import PdfReader
 
 from core import roles
 from passes import services
-from passes.models import Pass, PassPlan
+from passes.models import Pass, PassEvent, PassPlan
 from tests.factories import UserFactory
 from wallets.models import Wallet
 
@@ -129,3 +130,77 @@ def test_a_visitor_redeems_claims_the_wallet_and_sees_the_balance(client):
     mobile = client.get(registered["Location"]).content.decode()
     assert "30.00 EUR" in mobile and "Gift pass" in mobile and "<svg" in mobile
     assert client.get(claim_url).status_code == 404  # the link is spent
+
+
+@pytest.fixture
+def on_sale():
+    plan = services.pass_plan_create(
+        actor=None, name="Birthday gift", type="gift", format="electronic",
+        value_min=Decimal("20"), value_max=Decimal("200"), pin_required=True, valid_days=365,
+    )  # fmt: skip
+    services.pass_plan_activate(actor=None, plan=plan)
+    return plan
+
+
+def _buy(client, plan, **extra):
+    data = {
+        "value": "75.00",
+        "buyer_name": "Ana",
+        "buyer_email": "ana@example.com",
+        "beneficiary_name": "Ben",
+        "beneficiary_email": "Ben@Example.com",
+        "message": "Happy birthday!",
+    } | extra
+    return client.post(reverse("passes:gift_buy", args=[plan.pk]), data)
+
+
+def test_a_gift_is_bought_in_test_mode_and_emailed_with_its_pin(
+    client, on_sale, mailoutbox, django_capture_on_commit_callbacks
+):
+    page = client.get(reverse("passes:gift_buy", args=[on_sale.pk])).content.decode()
+    assert "Test mode: no card is charged" in page and "Pay (test mode) and send" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        with_sent = _buy(client, on_sale)
+    assert "an email with the pass and its PIN is on its way to ben@example.com" in (
+        with_sent.content.decode()
+    )
+    order = on_sale.orders.get()
+    assert (order.status, order.payment_provider, order.value) == ("paid", "test", Decimal("75"))
+    assert order.pass_obj.value == Decimal("75.00")
+    (mail,) = mailoutbox
+    assert mail.to == ["ben@example.com"] and mail.subject == "Ana sent you a gift: 75.00 EUR"
+    pin = re.search(r"Your PIN: (\d{6})", mail.body)[1]
+    assert order.pass_obj.code in mail.body and "no money was charged" in mail.body
+    assert reverse("passes:gift_landing", args=[order.token]) in mail.body
+    assert services.pass_verify(code=order.pass_obj.code, pin=pin)
+
+
+def test_a_value_outside_the_range_is_refused_and_nothing_is_issued(client, on_sale, mailoutbox):
+    page = _buy(client, on_sale, value="500").content.decode()
+    assert "Choose a value between 20.00 and 200.00." in page
+    assert not on_sale.orders.exists() and not Pass.objects.exists() and not mailoutbox
+
+
+def test_the_beneficiary_registers_and_redeems_into_their_wallet(
+    client, on_sale, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _buy(client, on_sale)
+    order = on_sale.orders.get()
+    pin = re.search(r"Your PIN: (\d{6})", mailoutbox[0].body)[1]
+    url = reverse("passes:gift_landing", args=[order.token])
+    account = {"username": "ben", "email": "ben@example.com",
+               "password1": "a-long-pass-42", "password2": "a-long-pass-42"}  # fmt: skip
+
+    wrong = client.post(url, {**account, "pin": "000000" if pin != "000000" else "1"})
+    assert "The PIN does not match this pass." in wrong.content.decode()
+    assert not Wallet.objects.exists()
+    assert not get_user_model().objects.filter(username="ben").exists()
+    assert PassEvent.objects.filter(type="pin_failed").count() == 1  # counted all the same
+
+    done = client.post(url, {**account, "pin": pin})
+    wallet = Wallet.objects.get(owner__username="ben")
+    assert done["Location"] == reverse("passes:wallet_page", args=[wallet.page_token])
+    assert wallet.balances.get().amount == Decimal("75.00")
+    again = client.get(url).content.decode()
+    assert "This gift has been redeemed." in again

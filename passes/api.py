@@ -21,6 +21,8 @@ from passes.serializers import (
     PassOutput,
     PassUpdateInput,
     PassWithPinOutput,
+    PurchaseEventInput,
+    PurchaseEventOutput,
     RedeemInput,
     RedemptionOutput,
 )
@@ -89,7 +91,19 @@ class PassRedeemApi(APIView):
             )
         except services.PassRefused as exc:
             return Response({"detail": exc.message}, status=400)
-        return Response(RedemptionOutput(redemption).data, status=201)
+        credit = getattr(redemption, "wallet_transaction", None)
+        return Response(
+            RedemptionOutput(
+                {
+                    "code": redemption.pass_obj.code,
+                    "wallet": credit.wallet_id if credit else None,
+                    "amount": credit.amount if credit else None,
+                    "balance_after": credit.balance_after if credit else None,
+                    "offer": redemption.offer,
+                }
+            ).data,
+            status=201,
+        )
 
 
 class PassIssueApi(APIView):
@@ -120,3 +134,27 @@ class PassIssueApi(APIView):
         except (ValidationError, DomainError) as exc:
             return _refusal(exc)
         return Response(_with_pin(issued, pin), status=201)
+
+
+class PurchaseEventApi(APIView):
+    @extend_schema(
+        request=PurchaseEventInput,
+        responses={201: PurchaseEventOutput},
+        summary="Report a purchase: matching promotion plans give the contact their codes",
+    )
+    def post(self, request: Request) -> Response:
+        if not request.user.has_perm("passes.add_pass"):
+            raise PermissionDenied()
+        data = PurchaseEventInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        email = values.pop("contact_email").lower()
+        user_model = get_user_model()
+        contact = user_model.objects.filter(email__iexact=email).first()
+        if contact is None:
+            contact = user_model.objects.create_user(username=email, email=email)
+        try:
+            event = services.purchase_event_record(actor=request.user, contact=contact, **values)
+        except (ValidationError, DomainError) as exc:
+            return _refusal(exc)
+        return Response(PurchaseEventOutput(event).data, status=201)

@@ -56,6 +56,29 @@ class PassPlanForm(forms.Form):
     offer = forms.CharField(
         max_length=200, required=False, help_text="Promotion plans: the offer a pass activates."
     )
+    code_mode = forms.ChoiceField(
+        choices=[("unique", "Unique code per contact"), ("universal", "One universal code")],
+        initial="unique",
+        required=False,
+        label="Promotion codes",
+    )
+    target_products = forms.CharField(
+        required=False,
+        label="Target products",
+        help_text="Promotion: product codes (SKUs) a purchase must include, comma-separated; "
+        "empty: any.",
+    )
+    target_segments = forms.CharField(
+        required=False,
+        label="Target segments",
+        help_text="Promotion: contact segments, comma-separated; empty: everyone.",
+    )
+
+    def clean_target_products(self) -> list[str]:
+        return [p.strip() for p in self.cleaned_data["target_products"].split(",") if p.strip()]
+
+    def clean_target_segments(self) -> list[str]:
+        return [p.strip() for p in self.cleaned_data["target_segments"].split(",") if p.strip()]
 
 
 class IssuePassForm(forms.Form):

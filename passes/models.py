@@ -57,6 +57,16 @@ class PassPlan(models.Model):
     offer = models.CharField(
         max_length=200, blank=True, help_text="Promotion: the offer a redemption activates."
     )
+    # Promotion: one code per contact, or one universal code each contact may use once.
+    code_mode = models.CharField(
+        max_length=10,
+        choices=[("unique", "Unique code per contact"), ("universal", "One universal code")],
+        default="unique",
+    )
+    # Promotion criteria: a purchase event matches when it names one of these products
+    # (SKUs) and the contact is in one of these segments; empty means any.
+    target_products = models.JSONField(default=list, blank=True)
+    target_segments = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -257,3 +267,46 @@ class GiftOrder(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.pk}: {self.value} {self.currency} for {self.beneficiary_email}"
+
+
+class PurchaseEvent(models.Model):
+    """A purchase reported by the shop or CRM; matching promotion plans issue passes."""
+
+    reference = models.CharField(max_length=100, unique=True)
+    contact = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchase_events"
+    )
+    products = models.JSONField(default=list)
+    segments = models.JSONField(default=list)
+    amount = amount_field(null=True, blank=True)
+    # What the event gave: [{"plan": id, "code": "...", "mode": "unique" | "universal"}]
+    results = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OfferActivation(models.Model):
+    """A promotion's offer activated for a contact: once per contact and pass."""
+
+    pass_obj = models.ForeignKey(Pass, on_delete=models.PROTECT, related_name="activations")
+    contact = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="offer_activations"
+    )
+    offer = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pass_obj", "contact"], name="offer_activation_once_per_contact"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer} for {self.contact_id}"

@@ -35,14 +35,10 @@ class RedeemInput(serializers.Serializer):
 
 
 class RedemptionOutput(serializers.Serializer):
-    code = serializers.CharField(source="pass_obj.code")
-    wallet = serializers.IntegerField(source="wallet_transaction.wallet_id", allow_null=True)
-    amount = serializers.DecimalField(
-        source="wallet_transaction.amount", max_digits=12, decimal_places=2, allow_null=True
-    )
-    balance_after = serializers.DecimalField(
-        source="wallet_transaction.balance_after", max_digits=12, decimal_places=2, allow_null=True
-    )
+    code = serializers.CharField()
+    wallet = serializers.IntegerField(allow_null=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    balance_after = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     offer = serializers.CharField()
 
 
@@ -51,3 +47,16 @@ class IssueInput(serializers.Serializer):
     value = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, min_value=Decimal("0.01")
     )
+
+
+class PurchaseEventInput(serializers.Serializer):
+    reference = serializers.CharField(max_length=100, help_text="The order number; idempotent.")
+    contact_email = serializers.EmailField()
+    products = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
+    segments = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
+
+
+class PurchaseEventOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    results = serializers.ListField(child=serializers.DictField())

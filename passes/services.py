@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,7 +20,15 @@ from core.errors import DomainError
 from core.locks import advisory_xact_lock
 from core.money import CURRENCIES, DEFAULT_CURRENCY
 from passes import events, selectors
-from passes.models import GiftOrder, Pass, PassBatch, PassPlan, PassRedemption
+from passes.models import (
+    GiftOrder,
+    OfferActivation,
+    Pass,
+    PassBatch,
+    PassPlan,
+    PassRedemption,
+    PurchaseEvent,
+)
 from wallets import services as wallet_services
 from wallets.models import Wallet
 
@@ -52,6 +60,9 @@ PLAN_FIELDS = (
     "code_width",
     "quantity",
     "offer",
+    "code_mode",
+    "target_products",
+    "target_segments",
 )
 
 
@@ -109,6 +120,15 @@ def _plan_values(**fields) -> dict:
     for name in ("classification", "offer", "wallet_balance"):
         values[name] = (values[name] or "").strip()
     values["wallet_balance"] = values["wallet_balance"] or "main"
+    values["code_mode"] = values["code_mode"] or "unique"
+    if values["code_mode"] not in ("unique", "universal"):
+        errors["code_mode"] = "Choose a unique code per contact or one universal code."
+    elif values["code_mode"] == "universal" and (
+        kind != PassPlan.Type.PROMOTION or fmt != PassPlan.Format.ELECTRONIC
+    ):
+        errors["code_mode"] = "Only an electronic promotion has one universal code."
+    for name in ("target_products", "target_segments"):
+        values[name] = sorted({str(v).strip() for v in values[name] or [] if str(v).strip()})
     values["currency"] = values["currency"] or DEFAULT_CURRENCY
     if values["currency"] not in dict(CURRENCIES):
         errors["currency"] = "Choose a currency."
@@ -153,6 +173,8 @@ def pass_plan_activate(*, actor: User, plan: PassPlan) -> PassPlan:
                 "only a draft plan can be activated."
             )
         if plan.format != PassPlan.Format.PRINTED:
+            if plan.code_mode == "universal":
+                _create_pass(plan, contact=None, value=None, actor=actor)
             return plan
         advisory_xact_lock(f"pass-odds:{plan.prefix}:{plan.code_width}")
         odds = codelib.GuessOdds(
@@ -303,6 +325,8 @@ def pass_issue(
     plan = PassPlan.objects.select_for_update().get(pk=plan.pk)
     if plan.format != PassPlan.Format.ELECTRONIC:
         raise DomainError("Passes of a printed plan are generated when the plan is activated.")
+    if plan.code_mode == "universal":
+        raise DomainError("This promotion has one universal code for everyone; none is issued.")
     if plan.status != PassPlan.Status.ACTIVE:
         raise DomainError(f"The plan {plan.name} is not active.")
     if plan.type != PassPlan.Type.PROMOTION:
@@ -313,6 +337,12 @@ def pass_issue(
             )
     else:
         value = None
+    return _create_pass(plan, contact=contact, value=value, actor=actor)
+
+
+def _create_pass(
+    plan: PassPlan, *, contact: AbstractBaseUser | None, value: Decimal | None, actor: User
+) -> tuple[Pass, str]:
     pin = pins.new_pin() if plan.pin_required else ""
     for _ in range(20):
         code = codelib.draw_codes(plan.prefix, plan.code_width, 1)[0]
@@ -386,6 +416,8 @@ def pass_redeem(
     """
     found = pass_verify(code=code, pin=pin, client=client)
     plan = found.plan
+    if plan.type == PassPlan.Type.PROMOTION:
+        return _activate_offer(found, plan, contact)
     with transaction.atomic():
         today = timezone.localdate()
         won = (
@@ -404,6 +436,39 @@ def pass_redeem(
             else {"offer": redemption.offer},
         )
     return redemption
+
+
+def _activate_offer(found: Pass, plan: PassPlan, contact) -> PassRedemption | OfferActivation:
+    """A promotion: the offer is activated for the contact, once.
+
+    A unique code is its contact's and is used up; the universal code stays valid for
+    everyone else, and the unique index (pass, contact) says 'once' for each of them.
+    """
+    if contact is None:
+        raise PassRefused("Log in to activate this offer.")
+    if found.contact_id and found.contact_id != contact.pk:
+        raise PassRefused("This code was issued to somebody else.")
+    universal = plan.code_mode == "universal"
+    try:
+        with transaction.atomic():
+            today = timezone.localdate()
+            current = Pass.objects.filter(pk=found.pk, status=Pass.Status.ACTIVE).exclude(
+                expires_on__lt=today
+            )
+            won = current.exists() if universal else current.update(status=Pass.Status.REDEEMED)
+            if not won:
+                raise PassRefused(_why_not_redeemable(found.pk))
+            activation = OfferActivation.objects.create(
+                pass_obj=found, contact=contact, offer=plan.offer
+            )
+            if not universal:
+                PassRedemption.objects.create(pass_obj=found, contact=contact, offer=plan.offer)
+            events.pass_redeemed(
+                pass_obj=found, actor=contact, data={"offer": plan.offer, "contact": contact.pk}
+            )
+    except IntegrityError:
+        raise PassRefused("You have activated this offer already.") from None
+    return activation
 
 
 def _why_not_redeemable(pass_id: int) -> str:
@@ -587,3 +652,61 @@ def _send_gift_email(order: GiftOrder, pin: str) -> None:
         from_email=None,
         recipient_list=[order.beneficiary_email],
     )
+
+
+# --- Purchase events (promotions) -----------------------------------------------------------
+
+
+def purchase_event_record(
+    *,
+    actor: User,
+    reference: str,
+    contact: AbstractBaseUser,
+    products: list[str],
+    segments: list[str],
+    amount: Decimal | None = None,
+) -> PurchaseEvent:
+    """A purchase: every active electronic promotion plan whose criteria match gives the
+    contact its code — a new unique one (one per contact and plan), or the plan's
+    universal code. Idempotent by reference: a repeated event returns the first result.
+    """
+    reference = reference.strip()
+    if not reference:
+        raise ValidationError({"reference": "Give the purchase's reference (an order number)."})
+    products = sorted({p.strip() for p in products if p.strip()})
+    segments = sorted({s.strip() for s in segments if s.strip()})
+    existing = PurchaseEvent.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        results = []
+        plans = PassPlan.objects.filter(
+            type=PassPlan.Type.PROMOTION,
+            format=PassPlan.Format.ELECTRONIC,
+            status=PassPlan.Status.ACTIVE,
+        ).order_by("pk")
+        for plan in plans:
+            if plan.target_products and not set(plan.target_products) & set(products):
+                continue
+            if plan.target_segments and not set(plan.target_segments) & set(segments):
+                continue
+            if plan.code_mode == "universal":
+                code = plan.passes.values_list("code", flat=True).first()
+            else:
+                held = plan.passes.filter(contact=contact).values_list("code", flat=True).first()
+                code = held or pass_issue(actor=actor, plan=plan, contact=contact)[0].code
+            results.append({"plan": plan.pk, "code": code, "mode": plan.code_mode})
+        try:
+            with transaction.atomic():
+                return PurchaseEvent.objects.create(
+                    reference=reference,
+                    contact=contact,
+                    products=products,
+                    segments=segments,
+                    amount=amount,
+                    results=results,
+                )
+        except IntegrityError:
+            # The same event, twice at once: the other one's passes stand.
+            transaction.set_rollback(True)
+    return PurchaseEvent.objects.get(reference=reference)

@@ -55,9 +55,10 @@ def plan_create(request: HttpRequest) -> HttpResponse:
 @staff_permission_required("passes.change_passplan")
 def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_object_or_404(PassPlan, pk=pk)
-    form = PassPlanForm(
-        request.POST or None, initial={f: getattr(plan, f) for f in services.PLAN_FIELDS}
-    )
+    initial = {f: getattr(plan, f) for f in services.PLAN_FIELDS}
+    for name in ("target_products", "target_segments"):
+        initial[name] = ", ".join(initial[name])
+    form = PassPlanForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.pass_plan_update(actor=request.user, plan=plan, **form.cleaned_data)

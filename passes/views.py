@@ -38,7 +38,7 @@ def redeem(request: HttpRequest) -> HttpResponse:
             context["error"] = exc.message
         else:
             context["redemption"] = redemption
-            credit = redemption.wallet_transaction
+            credit = getattr(redemption, "wallet_transaction", None)
             context["wallet"] = credit.wallet if credit else None
     return render(request, "passes/redeem.html", context)
 

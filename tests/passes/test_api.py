@@ -114,3 +114,23 @@ def test_a_client_guessing_codes_is_refused_after_20_failures(gift):
         services.pass_redeem(code=issued.code, pin=pin, client="203.0.113.9")
     # Another client is not held back.
     assert services.pass_redeem(code=issued.code, pin=pin, client="198.51.100.7")
+
+
+def test_a_purchase_event_through_the_api_returns_the_codes_given(gift):
+    promo = services.pass_plan_create(
+        actor=None, name="Shoes", type="promotion", format="electronic", offer="Free laces",
+        target_products=["SHOE-1"],
+    )  # fmt: skip
+    services.pass_plan_activate(actor=None, plan=promo)
+    body = {"reference": "order-77", "contact_email": "New@Example.com", "products": ["SHOE-1"]}
+    response = staff().post("/api/v1/events/purchase", body, format="json")
+    assert response.status_code == 201, response.json()
+    (result,) = response.json()["results"]
+    issued = Pass.objects.get(code=result["code"])
+    assert (issued.plan, issued.contact.email) == (promo, "new@example.com")
+    again = staff().post("/api/v1/events/purchase", body, format="json")
+    assert again.json()["results"] == response.json()["results"]
+    assert promo.passes.count() == 1
+    assert (
+        staff(roles.VIEWER).post("/api/v1/events/purchase", body, format="json").status_code == 403
+    )

@@ -10,7 +10,7 @@ from django.utils import timezone
 from core import pins
 from core.errors import DomainError
 from passes import services
-from passes.models import Pass, PassBatch, PassEvent, PassPlan, PassRedemption
+from passes.models import OfferActivation, Pass, PassBatch, PassEvent, PassPlan, PassRedemption
 from tests.factories import UserFactory
 from wallets import services as wallet_services
 from wallets.models import Wallet, WalletBalance
@@ -185,11 +185,77 @@ def test_an_electronic_gift_with_a_value_range_takes_the_value_chosen():
     assert redemption.wallet_transaction.amount == Decimal("120.00")
 
 
-def test_a_promotion_pass_activates_its_offer():
-    promo = plan(type="promotion", format="electronic", quantity=None, value_min=None,
-                 pin_required=False, offer="10% off the next visit")  # fmt: skip
+def promotion(**overrides) -> PassPlan:
+    return plan(
+        **{
+            "type": "promotion",
+            "format": "electronic",
+            "quantity": None,
+            "value_min": None,
+            "pin_required": False,
+            "offer": "10% off the next visit",
+        }
+        | overrides
+    )
+
+
+def test_a_unique_promotion_code_activates_the_offer_for_its_contact_once():
+    promo = promotion()
     services.pass_plan_activate(actor=None, plan=promo)
     contact = UserFactory(is_staff=False)
     issued, _ = services.pass_issue(actor=None, plan=promo, contact=contact)
-    redemption = services.pass_redeem(code=issued.code, contact=contact)
-    assert redemption.offer == "10% off the next visit" and redemption.wallet_transaction is None
+    with pytest.raises(services.PassRefused, match="issued to somebody else"):
+        services.pass_redeem(code=issued.code, contact=UserFactory(is_staff=False))
+    activation = services.pass_redeem(code=issued.code, contact=contact)
+    assert (activation.offer, activation.contact) == ("10% off the next visit", contact)
+    with pytest.raises(services.PassRefused, match="redeemed already"):
+        services.pass_redeem(code=issued.code, contact=contact)
+    assert OfferActivation.objects.count() == 1
+
+
+def test_a_universal_code_activates_the_offer_once_per_contact():
+    promo = promotion(code_mode="universal")
+    services.pass_plan_activate(actor=None, plan=promo)
+    universal = promo.passes.get()
+    first, second = UserFactory(is_staff=False), UserFactory(is_staff=False)
+    services.pass_redeem(code=universal.code, contact=first)
+    services.pass_redeem(code=universal.code, contact=second)
+    with pytest.raises(services.PassRefused, match="activated this offer already"):
+        services.pass_redeem(code=universal.code, contact=first)
+    with pytest.raises(services.PassRefused, match="Log in to activate this offer"):
+        services.pass_redeem(code=universal.code)
+    assert OfferActivation.objects.filter(pass_obj=universal).count() == 2
+    assert Pass.objects.get(pk=universal.pk).status == Pass.Status.ACTIVE
+
+
+def test_a_purchase_event_gives_matching_promotions_codes_once_per_reference():
+    shoes = promotion(name="Shoe promo", target_products=["SHOE-1"], target_segments=["gold"])
+    universal = promotion(name="Everyone", code_mode="universal")
+    other = promotion(name="Hats only", target_products=["HAT-9"])
+    for p in (shoes, universal, other):
+        services.pass_plan_activate(actor=None, plan=p)
+    contact = UserFactory(is_staff=False)
+
+    event = services.purchase_event_record(
+        actor=None, reference="order-1", contact=contact, products=["SHOE-1", "SOCK-2"],
+        segments=["gold"],
+    )  # fmt: skip
+    given = {r["plan"]: r for r in event.results}
+    assert set(given) == {shoes.pk, universal.pk}
+    assert given[universal.pk]["code"] == universal.passes.get().code
+    assert shoes.passes.get(contact=contact).code == given[shoes.pk]["code"]
+
+    again = services.purchase_event_record(
+        actor=None, reference="order-1", contact=contact, products=["SHOE-1"], segments=["gold"]
+    )
+    assert again.pk == event.pk and shoes.passes.count() == 1
+    services.purchase_event_record(
+        actor=None, reference="order-2", contact=contact, products=["SHOE-1"], segments=["gold"]
+    )
+    assert shoes.passes.count() == 1  # one unique code per contact
+
+
+def test_a_universal_code_is_only_for_electronic_promotions():
+    with pytest.raises(ValidationError) as refused:
+        plan(code_mode="universal")
+    assert "Only an electronic promotion" in refused.value.message_dict["code_mode"][0]

@@ -507,6 +507,11 @@ def _fulfil(found: Pass, plan: PassPlan, contact: AbstractBaseUser | None) -> Pa
         source=found,
         description=f"{plan.get_type_display()} pass {found.code}",
         idempotency_key=f"pass:{found.pk}",
+        expires_on=(
+            timezone.localdate() + timedelta(days=plan.funds_valid_days)
+            if plan.funds_valid_days
+            else None
+        ),
     )
     return PassRedemption.objects.create(pass_obj=found, contact=contact, wallet_transaction=credit)
 

@@ -86,6 +86,7 @@ class WalletTransaction(models.Model):
     class Kind(models.TextChoices):
         CREDIT = "credit", "Credit"
         DEBIT = "debit", "Debit"
+        EXPIRY = "expiry", "Funds expired"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
     balance = models.CharField(max_length=20, default=MAIN)
@@ -99,6 +100,8 @@ class WalletTransaction(models.Model):
     source_id = models.CharField(max_length=64, blank=True)
     source = GenericForeignKey("source_type", "source_id")
     description = models.CharField(max_length=200, blank=True)
+    # A credit's money is spendable until this day (a pass plan's "funds valid for").
+    expires_on = models.DateField(null=True, blank=True)
     # A retried request with the same key gets the first transaction back, not a second one.
     idempotency_key = models.CharField(max_length=100, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
@@ -121,7 +124,7 @@ class WalletTransaction(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(kind="credit") & Q(amount__gt=0))
-                | (Q(kind="debit") & Q(amount__lt=0)),
+                | (Q(kind__in=["debit", "expiry"]) & Q(amount__lt=0)),
                 name="wallet_transaction_sign_matches_kind",
             ),
             models.CheckConstraint(

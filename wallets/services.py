@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -72,12 +73,15 @@ def wallet_credit(
     source: models.Model | None = None,
     description: str = "",
     idempotency_key: str | None = None,
+    expires_on: date | None = None,
 ) -> WalletTransaction:
-    """Add money to a balance of the wallet (created on first credit for a named balance)."""
+    """Add money to a balance of the wallet (created on first credit for a named balance);
+    with `expires_on`, what is left of it then expires (wallet_expire_funds)."""
     return _move(
         actor=actor,
         wallet=wallet,
         kind=WalletTransaction.Kind.CREDIT,
+        expires_on=expires_on,
         amount=amount,
         currency=currency,
         balance=balance,
@@ -154,6 +158,7 @@ def _move(
     source: models.Model | None,
     description: str,
     idempotency_key: str | None,
+    expires_on: date | None = None,
 ) -> WalletTransaction:
     amount = _clean_amount(amount)
     if currency is not None and currency != wallet.currency:
@@ -194,6 +199,7 @@ def _move(
                 source_type=ContentType.objects.get_for_model(source) if source else None,
                 source_id=str(source.pk) if source else "",
                 description=description[:200],
+                expires_on=expires_on,
                 idempotency_key=key or "",
                 request_fingerprint=fingerprint if key else "",
                 created_by=actor,
@@ -216,3 +222,46 @@ def _add_to_balance(wallet: Wallet, balance: str, signed: Decimal) -> Decimal | 
         )
         row = cursor.fetchone()
     return None if row is None else Decimal(str(row[0])).quantize(Decimal("0.01"))
+
+
+def wallet_expire_funds(*, today: date | None = None) -> list[WalletTransaction]:
+    """Take out of each balance the credited money whose time ran out and is unspent.
+
+    Spending uses the money that expires first, so of the credits expired by today,
+    what is unspent is their total less everything taken out so far (debits and earlier
+    expiries), when that is above zero. Each such amount leaves by an "expiry" row, the
+    idempotency key naming the balance and the day: run twice, nothing more is taken.
+    """
+    today = today or timezone.localdate()
+    expired = (
+        WalletTransaction.objects.filter(kind=WalletTransaction.Kind.CREDIT, expires_on__lt=today)
+        .values("wallet_id", "balance")
+        .annotate(total=models.Sum("amount"))
+    )
+    written = []
+    for row in expired:
+        taken = WalletTransaction.objects.filter(
+            wallet_id=row["wallet_id"], balance=row["balance"], amount__lt=0
+        ).aggregate(total=models.Sum("amount"))["total"] or Decimal("0")
+        unspent = row["total"] + taken  # taken is negative
+        if unspent <= 0:
+            continue
+        wallet = Wallet.objects.get(pk=row["wallet_id"])
+        try:
+            written.append(
+                _move(
+                    actor=None,
+                    wallet=wallet,
+                    kind=WalletTransaction.Kind.EXPIRY,
+                    amount=unspent,
+                    currency=None,
+                    balance=row["balance"],
+                    source=None,
+                    description="Credited funds expired",
+                    idempotency_key=f"expiry:{row['balance']}:{today.isoformat()}",
+                )
+            )
+        except InsufficientFunds:
+            # Spent meanwhile, between the sums and the update: nothing is left to expire.
+            continue
+    return written

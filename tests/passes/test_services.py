@@ -259,3 +259,11 @@ def test_a_universal_code_is_only_for_electronic_promotions():
     with pytest.raises(ValidationError) as refused:
         plan(code_mode="universal")
     assert "Only an electronic promotion" in refused.value.message_dict["code_mode"][0]
+
+
+def test_credited_funds_carry_the_plans_spending_limit():
+    gift = plan(format="electronic", quantity=None, funds_valid_days=30)
+    services.pass_plan_activate(actor=None, plan=gift)
+    issued, pin = services.pass_issue(actor=None, plan=gift, contact=None)
+    credit = services.pass_redeem(code=issued.code, pin=pin).wallet_transaction
+    assert credit.expires_on == timezone.localdate() + timedelta(days=30)

@@ -139,3 +139,30 @@ def test_reconcile_wallets_reports_a_balance_that_left_its_ledger(wallet):
         f"wallet {wallet.pk} (main): balance 41.00 EUR, ledger 40.00 EUR, difference 1.00 EUR"
         in out.getvalue()
     )
+
+
+def test_unspent_credited_funds_expire_once_their_time_is_up(wallet):
+    from datetime import date
+
+    credit(wallet, "30.00", expires_on=date(2026, 6, 30))  # a gift, spendable until June
+    credit(wallet, "20.00")  # money that never expires
+    debit(wallet, "12.00")  # spent first from what expires first
+    assert services.wallet_expire_funds(today=date(2026, 6, 30)) == []  # still spendable
+    (expiry,) = services.wallet_expire_funds(today=date(2026, 7, 1))
+    assert (expiry.kind, expiry.amount, expiry.balance_after) == (
+        "expiry",
+        Decimal("-18.00"),
+        Decimal("20.00"),
+    )
+    assert services.wallet_expire_funds(today=date(2026, 7, 1)) == []
+    assert services.wallet_expire_funds(today=date(2026, 7, 2)) == []
+    assert balance(wallet) == Decimal("20.00")
+    assert list(selectors.wallet_differences()) == []
+
+
+def test_spent_funds_leave_nothing_to_expire(wallet):
+    from datetime import date
+
+    credit(wallet, "30.00", expires_on=date(2026, 6, 30))
+    debit(wallet, "30.00")
+    assert services.wallet_expire_funds(today=date(2026, 8, 1)) == []

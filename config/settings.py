@@ -139,7 +139,10 @@ if not CELERY_BROKER_URL:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"invitations.tasks.*": {"queue": "generation"}}
+CELERY_TASK_ROUTES = {
+    "invitations.tasks.*": {"queue": "generation"},
+    "passes.tasks.*": {"queue": "generation"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
@@ -185,6 +188,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PIN_HASH_KEY = env.str("PIN_HASH_KEY", default="") or f"pins:{SECRET_KEY}"
 # The payment step of the gift landing page; the default takes no money (test mode).
 PASS_PAYMENT_BACKEND = env.str("PASS_PAYMENT_BACKEND", default="passes.payments.TestPayments")
+# With DEBUG=False the test payment step sells nothing unless this is set, knowingly.
+PASS_TEST_PAYMENTS = env.bool("PASS_TEST_PAYMENTS", default=False)
 # Processes that render a long PDF side by side (WeasyPrint holds one core each).
 PDF_PROCESSES = env.int("PDF_PROCESSES", default=2)
 # Printed pass plans up to this quantity are generated in the request; larger in the background.

@@ -30,6 +30,9 @@ def documents_to_pdf(documents: Sequence[str], *, processes: int = 1) -> bytes:
     """
     from pypdf import PdfWriter
 
+    # A Celery prefork worker's process is a daemon, and a daemon may not start processes.
+    if multiprocessing.current_process().daemon:
+        processes = 1
     if processes > 1 and len(documents) > 1:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:

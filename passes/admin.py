@@ -5,7 +5,9 @@ read-only."""
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from core import codes as codelib
 from core.admin import ServiceAdminMixin
+from core.pagination import EstimatedCountPaginator
 from passes import services
 from passes.models import Pass, PassBatch, PassEvent, PassPlan
 
@@ -59,17 +61,31 @@ class PassAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Pass._meta.fields if f.name != "pin_hash"]
 
+    paginator = EstimatedCountPaginator
+
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_search_results(self, request, queryset, search_term):
+        # A code typed any way, matched from its start on the unique index.
+        normalised = codelib.normalise(search_term)
+        if not normalised:
+            return queryset, False
+        return queryset.filter(code__startswith=normalised), False
+
 
 @admin.register(PassBatch)
 class PassBatchAdmin(admin.ModelAdmin):
     list_display = ["id", "plan", "quantity", "generated", "status", "created_at"]
-    readonly_fields = [f.name for f in PassBatch._meta.fields]
+    # The PDF holds the PINs: it is downloaded from the plan's page, by those allowed to.
+    exclude = ["pdf"]
+    readonly_fields = [f.name for f in PassBatch._meta.fields if f.name != "pdf"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -92,14 +93,26 @@ class PassRedeemApi(APIView):
         except services.PassRefused as exc:
             return Response({"detail": exc.message}, status=400)
         credit = getattr(redemption, "wallet_transaction", None)
+        wallet = credit.wallet if credit else None
+        links = {}
+        if wallet is not None:
+            # The caller holds the only way back to a nameless wallet: give it the links.
+            links["wallet_url"] = request.build_absolute_uri(
+                reverse("passes:wallet_page", args=[wallet.page_token])
+            )
+            if wallet.is_nameless:
+                links["claim_url"] = request.build_absolute_uri(
+                    reverse("passes:wallet_claim", args=[wallet.claim_token])
+                )
         return Response(
             RedemptionOutput(
                 {
                     "code": redemption.pass_obj.code,
-                    "wallet": credit.wallet_id if credit else None,
+                    "wallet": wallet.pk if wallet else None,
                     "amount": credit.amount if credit else None,
                     "balance_after": credit.balance_after if credit else None,
                     "offer": redemption.offer,
+                    **links,
                 }
             ).data,
             status=201,

@@ -56,6 +56,11 @@ class PassPlanForm(forms.Form):
     offer = forms.CharField(
         max_length=200, required=False, help_text="Promotion plans: the offer a pass activates."
     )
+    sold_online = forms.BooleanField(
+        required=False,
+        label="Sold online (electronic gift plans)",
+        help_text="Offered to the public on the gift landing page.",
+    )
     code_mode = forms.ChoiceField(
         choices=[("unique", "Unique code per contact"), ("universal", "One universal code")],
         initial="unique",
@@ -89,6 +94,8 @@ class IssuePassForm(forms.Form):
 
 
 class GiftOrderForm(forms.Form):
+    # One per page load: a double submit is the same order, not a second payment.
+    request_token = forms.CharField(widget=forms.HiddenInput)
     value = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0.01, label="Value")
     buyer_name = forms.CharField(max_length=200, label="Your name")
     buyer_email = forms.EmailField(label="Your email")

@@ -67,6 +67,8 @@ class PassPlan(models.Model):
     # (SKUs) and the contact is in one of these segments; empty means any.
     target_products = models.JSONField(default=list, blank=True)
     target_segments = models.JSONField(default=list, blank=True)
+    # Electronic gift plans only: sold to the public on the gift landing page.
+    sold_online = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -241,8 +243,10 @@ class GiftOrder(models.Model):
     """A gift pass bought on the landing page for a beneficiary."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
         PAID = "paid", "Paid"
         FAILED = "failed", "Payment failed"
+        NOT_ISSUED = "not_issued", "Paid, pass not issued: refund"
 
     plan = models.ForeignKey(PassPlan, on_delete=models.PROTECT, related_name="orders")
     pass_obj = models.OneToOneField(
@@ -257,9 +261,11 @@ class GiftOrder(models.Model):
     message = models.TextField(blank=True)
     payment_provider = models.CharField(max_length=40)
     payment_reference = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
     # The beneficiary's landing page; the PIN is in their email only.
     token = models.CharField(max_length=64, unique=True)
+    # The form's one-time token: a double submit finds this order instead of paying twice.
+    request_token = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -32,4 +32,15 @@ class TestPayments:
 
 
 def payment_backend():
-    return import_string(settings.PASS_PAYMENT_BACKEND)()
+    backend = import_string(settings.PASS_PAYMENT_BACKEND)()
+    if backend.test_mode and not (settings.DEBUG or settings.PASS_TEST_PAYMENTS):
+        # In production the test step would give passes away: nothing is sold until a
+        # real provider is configured (or test payments are switched on knowingly).
+        raise PaymentsUnavailable(
+            "Gift passes are not sold online yet: no payment provider is configured."
+        )
+    return backend
+
+
+class PaymentsUnavailable(Exception):
+    pass

@@ -40,6 +40,10 @@ class RedemptionOutput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     balance_after = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     offer = serializers.CharField()
+    wallet_url = serializers.URLField(required=False, help_text="The wallet's own page.")
+    claim_url = serializers.URLField(
+        required=False, help_text="A nameless wallet's claim link: the only way back to it."
+    )
 
 
 class IssueInput(serializers.Serializer):

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 User = AbstractBaseUser | None
 CHUNK_SIZE = 50_000
+# One print run: its PDF (10,000 pages at most) is rendered in one task.
+PRINT_MAX_QUANTITY = 100_000
 PIN_LOCKOUT_FAILURES = 5
 PIN_LOCKOUT_MINUTES = 15
 # A client (an IP address) guessing codes or PINs: refused after this many failures within
@@ -63,6 +65,7 @@ PLAN_FIELDS = (
     "code_mode",
     "target_products",
     "target_segments",
+    "sold_online",
 )
 
 
@@ -98,12 +101,17 @@ def _plan_values(**fields) -> dict:
             errors["value_max"] = "A printed pass carries a fixed value: make both values equal."
     if values["valid_until"] and values["valid_days"]:
         errors["valid_days"] = "Give a fixed date or a number of days, not both."
+    for name in ("valid_days", "funds_valid_days"):
+        if values[name] is not None and not 1 <= values[name] <= 36_500:
+            errors[name] = "Give a number of days between 1 and 36,500."
+    if values["valid_until"] and values["valid_until"] < timezone.localdate():
+        errors["valid_until"] = "This date has passed."
     if fmt == PassPlan.Format.PRINTED:
         quantity = values["quantity"]
-        if not quantity or not 1 <= quantity <= settings.CODE_BATCH_MAX_QUANTITY:
+        if not quantity or not 1 <= quantity <= PRINT_MAX_QUANTITY:
             errors["quantity"] = (
-                f"A printed plan needs a quantity between 1 and "
-                f"{settings.CODE_BATCH_MAX_QUANTITY:,}."
+                f"A printed plan needs a quantity between 1 and {PRINT_MAX_QUANTITY:,} "
+                "(one print run)."
             )
     else:
         values["quantity"] = None
@@ -127,6 +135,9 @@ def _plan_values(**fields) -> dict:
         kind != PassPlan.Type.PROMOTION or fmt != PassPlan.Format.ELECTRONIC
     ):
         errors["code_mode"] = "Only an electronic promotion has one universal code."
+    values["sold_online"] = bool(values["sold_online"])
+    if values["sold_online"] and (kind != PassPlan.Type.GIFT or fmt != PassPlan.Format.ELECTRONIC):
+        errors["sold_online"] = "Only electronic gift passes are sold online."
     for name in ("target_products", "target_segments"):
         values[name] = sorted({str(v).strip() for v in values[name] or [] if str(v).strip()})
     values["currency"] = values["currency"] or DEFAULT_CURRENCY
@@ -150,8 +161,11 @@ def pass_plan_create(*, actor: User, **fields) -> PassPlan:
 def pass_plan_update(*, actor: User, plan: PassPlan, **fields) -> PassPlan:
     """Change a draft plan; a plan is locked once passes exist."""
     plan = PassPlan.objects.select_for_update().get(pk=plan.pk)
-    if plan.passes.exists():
-        raise DomainError(f"The plan {plan.name} has passes: its settings are locked.")
+    if plan.status != PassPlan.Status.DRAFT or plan.passes.exists():
+        raise DomainError(
+            f"The plan {plan.name} is {plan.get_status_display().lower()}: its settings are "
+            "locked once it is activated."
+        )
     current = {f: getattr(plan, f) for f in PLAN_FIELDS}
     for name, value in _plan_values(**(current | fields)).items():
         setattr(plan, name, value)
@@ -221,10 +235,13 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
     The PINs exist in clear only in this process until the PDF is written; a batch
     whose PDF is lost gets new PINs (pass_batch_reset_pins).
     """
+    # One worker per batch: a queued (or failed) batch is claimed by a conditional update.
+    claimed = PassBatch.objects.filter(
+        pk=batch_id, status__in=[PassBatch.Status.QUEUED, PassBatch.Status.FAILED]
+    ).update(status=PassBatch.Status.RUNNING)
     batch = PassBatch.objects.select_related("plan").get(pk=batch_id)
-    if batch.status == PassBatch.Status.DONE:
+    if not claimed:
         return batch
-    PassBatch.objects.filter(pk=batch_id).update(status=PassBatch.Status.RUNNING)
     plan = batch.plan
     issued_pins: dict[str, str] = {}
     try:
@@ -235,6 +252,10 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
             batch.refresh_from_db()
         # The passes are there and redeemable; the PDF is the long part.
         PassBatch.objects.filter(pk=batch_id).update(status=PassBatch.Status.PRINTING)
+        if plan.pin_required and len(issued_pins) < batch.generated:
+            # A resumed batch: the PINs of passes made by the earlier run are known to
+            # nobody, so those passes get new ones to print.
+            issued_pins |= pass_batch_reset_pins(batch=batch, keep=set(issued_pins))
         if render_pdf:
             from passes import documents
 
@@ -251,6 +272,22 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
     batch.refresh_from_db()
     batch.issued_pins = issued_pins  # for the caller that prints them (tests, benchmark)
     return batch
+
+
+def pass_batch_reset_pins(*, batch: PassBatch, keep: set[str] = frozenset()) -> dict[str, str]:
+    """New PINs for a batch's unredeemed passes (but those in `keep`), to print them again."""
+    changed = []
+    new_pins: dict[str, str] = {}
+    unredeemed = batch.passes.filter(status=Pass.Status.ACTIVE).only("id", "code", "pin_hash")
+    for pass_obj in unredeemed.iterator(chunk_size=10_000):
+        if pass_obj.code in keep:
+            continue
+        pin = pins.new_pin()
+        new_pins[pass_obj.code] = pin
+        pass_obj.pin_hash = pins.pin_hash(pin)
+        changed.append(pass_obj)
+    Pass.objects.bulk_update(changed, ["pin_hash"], batch_size=5_000)
+    return new_pins
 
 
 def _generate_chunk(batch: PassBatch, plan: PassPlan, wanted: int) -> dict[str, str]:
@@ -390,12 +427,19 @@ def pass_verify(*, code: str, pin: str = "", client: str = "") -> Pass:
         raise PassRefused("No pass has this code.")
     plan = found.plan
     if plan.pin_required:
-        if selectors.pin_locked(pass_obj=found):
+        # Tries at one pass take turns (the row lock), so parallel guesses cannot all
+        # pass the lockout check before any of them is counted.
+        with transaction.atomic():
+            Pass.objects.select_for_update().filter(pk=found.pk).exists()
+            locked = selectors.pin_locked(pass_obj=found)
+            matches = not locked and pins.pin_matches(pin or "", found.pin_hash)
+            if not locked and not matches:
+                events.pin_failed(pass_obj=found, client=client)
+        if locked:
             raise PassRefused(
                 f"Too many wrong PINs: this pass is locked for {PIN_LOCKOUT_MINUTES} minutes."
             )
-        if not pins.pin_matches(pin or "", found.pin_hash):
-            events.pin_failed(pass_obj=found, client=client)
+        if not matches:
             throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
             raise PassRefused("The PIN does not match this pass.")
     return found
@@ -427,6 +471,8 @@ def pass_redeem(
         )
         if not won:
             raise PassRefused(_why_not_redeemable(found.pk))
+        # Read again under the row's new version: a value changed meanwhile counts.
+        found = Pass.objects.select_related("plan").get(pk=found.pk)
         redemption = _fulfil(found, plan, contact)
         events.pass_redeemed(
             pass_obj=found,
@@ -563,8 +609,11 @@ def pass_update(
                 errors["value"] = "A promotion pass has no value."
             elif current.status == Pass.Status.REDEEMED:
                 errors["value"] = "This pass has been redeemed: its value was credited."
-            elif value <= 0:
-                errors["value"] = "Enter a value above zero."
+            elif not current.plan.value_min <= value <= current.plan.value_max:
+                errors["value"] = (
+                    f"Choose a value between {current.plan.value_min} and "
+                    f"{current.plan.value_max}, the plan's range."
+                )
             else:
                 changes.append(("value", events.PassEvent.Type.VALUE_CHANGED, value))
         if reset_pin and not current.plan.pin_required:
@@ -600,16 +649,19 @@ def gift_order_place(
     beneficiary_name: str,
     beneficiary_email: str,
     message: str = "",
+    request_token: str,
 ) -> GiftOrder:
-    """Buy an electronic gift pass for someone: pay, issue the pass, email the beneficiary.
+    """Buy an electronic gift pass for someone: record, pay, issue the pass, email it.
 
-    The pass's PIN goes into the beneficiary's email and nowhere else. A refused payment
-    records the order as failed and issues nothing.
+    The order is saved before the payment, under the form's one-time token: a double
+    submit returns the first order and pays nothing more. Paid but not issued (the plan
+    closed meanwhile), the order says so, to be refunded. The pass's PIN goes into the
+    beneficiary's email only, sent by a task that retries.
     """
     from passes import payments
 
-    if plan.type != PassPlan.Type.GIFT or plan.format != PassPlan.Format.ELECTRONIC:
-        raise DomainError("Only electronic gift passes are sold here.")
+    if not (plan.sold_online and plan.type == PassPlan.Type.GIFT):
+        raise DomainError("This gift pass is not sold here.")
     if plan.status != PassPlan.Status.ACTIVE:
         raise DomainError("This gift pass is not on sale any more.")
     value = Decimal(value)
@@ -617,46 +669,79 @@ def gift_order_place(
         raise ValidationError(
             {"value": f"Choose a value between {plan.value_min} and {plan.value_max}."}
         )
+    if not request_token:
+        raise DomainError("The form has expired: load the page again.")
+    one_line = {"\r": " ", "\n": " "}
+    order, created = GiftOrder.objects.get_or_create(
+        request_token=request_token,
+        defaults={
+            "plan": plan,
+            "value": value,
+            "currency": plan.currency,
+            "buyer_name": buyer_name.strip().translate(str.maketrans(one_line)),
+            "buyer_email": buyer_email.strip().lower(),
+            "beneficiary_name": beneficiary_name.strip().translate(str.maketrans(one_line)),
+            "beneficiary_email": beneficiary_email.strip().lower(),
+            "message": message.strip(),
+            "payment_provider": payments.payment_backend().name,
+            "status": GiftOrder.Status.PENDING,
+            "token": secrets.token_urlsafe(24),
+        },
+    )
+    if not created:
+        return order
     backend = payments.payment_backend()
     paid = backend.charge(amount=value, currency=plan.currency, description=plan.name)
-    order = GiftOrder(
-        plan=plan,
-        value=value,
-        currency=plan.currency,
-        buyer_name=buyer_name.strip(),
-        buyer_email=buyer_email.strip().lower(),
-        beneficiary_name=beneficiary_name.strip(),
-        beneficiary_email=beneficiary_email.strip().lower(),
-        message=message.strip(),
-        payment_provider=backend.name,
-        payment_reference=paid.reference,
-        status=GiftOrder.Status.PAID if paid.ok else GiftOrder.Status.FAILED,
-        token=secrets.token_urlsafe(24),
-    )
+    order.payment_reference = paid.reference
     if not paid.ok:
-        order.save()
+        order.status = GiftOrder.Status.FAILED
+        order.save(update_fields=["status", "payment_reference"])
         raise DomainError(f"The payment was refused: {paid.message or 'try another card'}.")
-    with transaction.atomic():
-        issued, pin = pass_issue(actor=None, plan=plan, contact=None, value=value)
-        order.pass_obj = issued
-        order.save()
-        transaction.on_commit(lambda: _send_gift_email(order, pin))
+    try:
+        with transaction.atomic():
+            issued, _ = pass_issue(actor=None, plan=plan, contact=None, value=value)
+            order.pass_obj = issued
+            order.status = GiftOrder.Status.PAID
+            order.save(update_fields=["pass_obj", "status", "payment_reference"])
+    except (DomainError, ValidationError, IntegrityError):
+        logger.exception("Gift order %s paid but not issued", order.pk)
+        order.status = GiftOrder.Status.NOT_ISSUED
+        order.save(update_fields=["status", "payment_reference"])
+        raise DomainError(
+            "The payment went through but the pass could not be issued: it will be refunded."
+        ) from None
+    from passes.tasks import send_gift_email
+
+    order_id = order.pk
+    transaction.on_commit(lambda: send_gift_email.delay(order_id))
     return order
 
 
-def _send_gift_email(order: GiftOrder, pin: str) -> None:
+def gift_email_send(*, order_id: int) -> bool:
+    """Email the beneficiary their pass with a fresh PIN (the one issued is never kept).
+
+    Setting the PIN and sending happen together, once per order: a retry after a failed
+    send sets another PIN, so the one in the email that arrives is always the valid one.
+    """
     from django.core.mail import send_mail
     from django.template.loader import render_to_string
     from django.urls import reverse
 
+    order = GiftOrder.objects.select_related("pass_obj", "plan").get(pk=order_id)
+    if order.pass_obj is None or order.pass_obj.status != Pass.Status.ACTIVE:
+        return False
+    pin = ""
+    if order.plan.pin_required:
+        _, pin = pass_update(actor=None, pass_obj=order.pass_obj, reset_pin=True)
     link = f"{settings.SITE_URL}{reverse('passes:gift_landing', args=[order.token])}"
     context = {"order": order, "pin": pin, "link": link}
     send_mail(
-        subject=f"{order.buyer_name} sent you a gift: {order.value} {order.currency}",
+        subject=f"You received a gift pass: {order.value} {order.currency}",
         message=render_to_string("passes/email/gift.txt", context),
         from_email=None,
         recipient_list=[order.beneficiary_email],
     )
+    return True
 
 
 # --- Purchase events (promotions) -----------------------------------------------------------

@@ -10,3 +10,9 @@ def generate_pass_batch(batch_id: int, actor_id: int | None = None) -> int:
 
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     return services.pass_batch_generate(batch_id=batch_id, actor=actor).generated
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
+def send_gift_email(order_id: int) -> bool:
+    """Email a bought gift pass to its beneficiary (a new PIN with each attempt)."""
+    return services.gift_email_send(order_id=order_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import segno
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
@@ -9,15 +11,16 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from core import codes as codelib
 from core.errors import DomainError
 from core.forms import add_service_errors
 from passes import services
 from passes.forms import GiftOrderForm, GiftRedeemForm, RegisterForm
 from passes.models import GiftOrder, PassPlan
-from passes.payments import payment_backend
+from passes.payments import PaymentsUnavailable, payment_backend
 from wallets import selectors as wallet_selectors
 from wallets import services as wallet_services
-from wallets.models import Wallet
+from wallets.models import Wallet, WalletTransaction
 
 
 def _client(request: HttpRequest) -> str:
@@ -36,11 +39,25 @@ def redeem(request: HttpRequest) -> HttpResponse:
             )
         except services.PassRefused as exc:
             context["error"] = exc.message
+            # A double click or a retry: the first answer (with a nameless wallet's claim
+            # link, which is shown nowhere else) is shown again rather than "redeemed".
+            earlier = request.session.get("redeemed", {}).get(codelib.normalise(code))
+            if earlier:
+                context = {"code": code, "again": True, **_redeemed_context(earlier)}
         else:
-            context["redemption"] = redemption
             credit = getattr(redemption, "wallet_transaction", None)
-            context["wallet"] = credit.wallet if credit else None
+            if credit is not None:
+                request.session.setdefault("redeemed", {})[redemption.pass_obj.code] = credit.pk
+                request.session.modified = True
+                context |= _redeemed_context(credit.pk)
+            else:
+                context["redemption"] = redemption
     return render(request, "passes/redeem.html", context)
+
+
+def _redeemed_context(transaction_id: int) -> dict:
+    credit = WalletTransaction.objects.select_related("wallet").get(pk=transaction_id)
+    return {"redemption": credit.pass_redemption, "wallet": credit.wallet, "credit": credit}
 
 
 def wallet_page(request: HttpRequest, token: str) -> HttpResponse:
@@ -66,28 +83,30 @@ def wallet_claim(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "passes/claim.html", {"gone": True}, status=404)
     form = RegisterForm(request.POST or None)
     if request.method == "POST":
-        if request.user.is_authenticated:
-            user = request.user
-        elif form.is_valid():
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        else:
+        if not request.user.is_authenticated and not form.is_valid():
             return render(request, "passes/claim.html", {"wallet": wallet, "form": form})
         try:
-            wallet = wallet_services.wallet_claim(claim_token=token, user=user)
+            # A new account and the claim together: a claim refused keeps no account.
+            with transaction.atomic():
+                user = request.user if request.user.is_authenticated else form.save()
+                wallet = wallet_services.wallet_claim(claim_token=token, user=user)
         except DomainError as exc:
             return render(request, "passes/claim.html", {"gone": True, "error": exc.message})
+        if not request.user.is_authenticated:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("passes:wallet_page", token=wallet.page_token)
     return render(request, "passes/claim.html", {"wallet": wallet, "form": form})
 
 
 def gift_buy(request: HttpRequest, pk: int) -> HttpResponse:
-    """The landing page of an electronic gift plan: buy a pass and send it to someone."""
-    plan = get_object_or_404(
-        PassPlan, pk=pk, type=PassPlan.Type.GIFT, format=PassPlan.Format.ELECTRONIC
-    )
-    backend = payment_backend()
-    form = GiftOrderForm(request.POST or None, initial={"value": plan.value_min})
+    """The landing page of a gift plan sold online: buy a pass and send it to someone."""
+    plan = get_object_or_404(PassPlan, pk=pk, sold_online=True)
+    try:
+        backend = payment_backend()
+    except PaymentsUnavailable as exc:
+        return render(request, "passes/gift_buy.html", {"plan": plan, "unavailable": str(exc)})
+    initial = {"value": plan.value_min, "request_token": secrets.token_urlsafe(24)}
+    form = GiftOrderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             order = services.gift_order_place(plan=plan, **form.cleaned_data)

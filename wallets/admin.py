@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from core.pagination import EstimatedCountPaginator
 from wallets.models import Wallet, WalletBalance, WalletTransaction
 
 
@@ -51,5 +52,6 @@ class WalletTransactionAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["kind", "balance"]
     list_select_related = ["wallet__owner"]
-    search_fields = ["=wallet__id", "idempotency_key", "description"]
+    search_fields = ["=wallet__id", "=idempotency_key"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator

@@ -68,7 +68,11 @@ class WalletDebitApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             transaction = services.wallet_debit(
-                actor=request.user, wallet=wallet, idempotency_key=key, **data.validated_data
+                # Namespaced, so a client's key never meets one of ours ("pass:12").
+                actor=request.user,
+                wallet=wallet,
+                idempotency_key=f"api:{key}",
+                **data.validated_data,
             )
         except services.IdempotencyConflict as exc:
             return _error(exc.message, status.HTTP_409_CONFLICT)

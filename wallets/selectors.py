@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from wallets.models import Wallet, WalletBalance, WalletTransaction
 
@@ -22,25 +23,24 @@ class Difference:
 def wallet_differences() -> Iterator[Difference]:
     """Every balance whose cached amount is not the sum of its ledger rows.
 
-    Two grouped queries, whatever the number of wallets.
+    One statement, so balances and ledger are read in one snapshot: a change committed
+    meanwhile is on both sides or neither.
     """
-    sums = {
-        (row["wallet_id"], row["balance"]): row["total"]
-        for row in WalletTransaction.objects.values("wallet_id", "balance").annotate(
-            total=Sum("amount")
+    ledger = (
+        WalletTransaction.objects.filter(wallet_id=OuterRef("wallet_id"), balance=OuterRef("name"))
+        .values("wallet_id", "balance")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    rows = (
+        WalletBalance.objects.annotate(
+            ledger=Coalesce(Subquery(ledger), Value(Decimal("0.00")), output_field=DecimalField())
         )
-    }
-    seen = set()
-    for wallet_id, name, amount in WalletBalance.objects.values_list(
-        "wallet_id", "name", "amount"
-    ).iterator(chunk_size=10_000):
-        seen.add((wallet_id, name))
-        ledger = sums.get((wallet_id, name)) or Decimal("0.00")
-        if ledger != amount:
-            yield Difference(wallet_id, name, amount, ledger)
-    for (wallet_id, name), total in sums.items():
-        if (wallet_id, name) not in seen:
-            yield Difference(wallet_id, name, Decimal("0.00"), total)
+        .exclude(ledger=F("amount"))
+        .values_list("wallet_id", "name", "amount", "ledger")
+    )
+    for wallet_id, name, amount, total in rows.iterator(chunk_size=10_000):
+        yield Difference(wallet_id, name, amount, total)
 
 
 def wallet_recent_transactions(*, wallet: Wallet, limit: int = 20) -> QuerySet[WalletTransaction]:

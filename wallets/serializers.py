@@ -12,7 +12,9 @@ class DebitInput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
     balance = serializers.CharField(max_length=20, default=MAIN)
-    description = serializers.CharField(max_length=200, required=False, default="")
+    description = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True
+    )
 
 
 class TransactionOutput(serializers.ModelSerializer):

@@ -124,10 +124,10 @@ def _clean_amount(amount: Decimal | str | int) -> Decimal:
         raise DomainError(f"“{amount}” is not an amount.", field="amount") from None
     if not value.is_finite() or value <= 0:
         raise DomainError("Enter an amount above zero.", field="amount")
-    if value != value.quantize(Decimal("0.01")):
-        raise DomainError("An amount has at most two decimals.", field="amount")
     if value > MAX_AMOUNT:
         raise DomainError(f"An amount is at most {MAX_AMOUNT:,}.", field="amount")
+    if value != value.quantize(Decimal("0.01")):
+        raise DomainError("An amount has at most two decimals.", field="amount")
     return value.quantize(Decimal("0.01"))
 
 
@@ -185,6 +185,10 @@ def _move(
                 )
                 if current is None:
                     raise DomainError(f"This wallet has no {balance} balance.")
+                if signed > 0:
+                    raise DomainError(
+                        f"A balance holds at most {format_money(MAX_AMOUNT, wallet.currency)}."
+                    )
                 raise InsufficientFunds(
                     f"Not enough money: the {balance} balance holds "
                     f"{format_money(current, wallet.currency)}, and "
@@ -217,8 +221,9 @@ def _add_to_balance(wallet: Wallet, balance: str, signed: Decimal) -> Decimal | 
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET amount = amount + %s "
-            "WHERE wallet_id = %s AND name = %s AND amount + %s >= 0 RETURNING amount",
-            [signed, wallet.pk, balance, signed],
+            "WHERE wallet_id = %s AND name = %s AND amount + %s >= 0 AND amount + %s <= %s "
+            "RETURNING amount",
+            [signed, wallet.pk, balance, signed, signed, MAX_AMOUNT],
         )
         row = cursor.fetchone()
     return None if row is None else Decimal(str(row[0])).quantize(Decimal("0.01"))

@@ -134,3 +134,13 @@ def test_a_purchase_event_through_the_api_returns_the_codes_given(gift):
     assert (
         staff(roles.VIEWER).post("/api/v1/events/purchase", body, format="json").status_code == 403
     )
+
+
+def test_an_anonymous_api_redemption_returns_the_nameless_wallets_links(gift):
+    issued, pin = services.pass_issue(actor=None, plan=gift, contact=None)
+    body = (
+        APIClient()
+        .post("/api/v1/passes/redeem", {"code": issued.code, "pin": pin}, format="json")
+        .json()
+    )
+    assert "/wallet/claim/" in body["claim_url"] and "/wallet/" in body["wallet_url"]

@@ -8,7 +8,7 @@ from django.db import connection
 
 from core import pins
 from passes import services
-from passes.models import Pass, PassRedemption
+from passes.models import Pass, PassEvent, PassRedemption
 from wallets.models import WalletTransaction
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -48,3 +48,33 @@ def test_20_concurrent_redemptions_of_one_pass_credit_once():
     assert all("redeemed already" in r.message for r in refused)
     assert WalletTransaction.objects.count() == 1
     assert PassRedemption.objects.count() == 1
+
+
+def test_parallel_wrong_pins_are_counted_before_the_next_is_tried():
+    plan = services.pass_plan_create(
+        actor=None, name="Gift", type="gift", format="electronic", value_min=Decimal("30"),
+        pin_required=True,
+    )  # fmt: skip
+    services.pass_plan_activate(actor=None, plan=plan)
+    target, pin = services.pass_issue(actor=None, plan=plan, contact=None)
+    wrong = "000000" if pin != "000000" else "111111"
+    barrier = threading.Barrier(20)
+    outcomes, lock = [], threading.Lock()
+
+    def guess():
+        try:
+            barrier.wait(timeout=30)
+            services.pass_redeem(code=target.code, pin=wrong)
+        except services.PassRefused as exc:
+            with lock:
+                outcomes.append(exc.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert PassEvent.objects.filter(type="pin_failed").count() == services.PIN_LOCKOUT_FAILURES
+    assert sum("locked" in m for m in outcomes) == 20 - services.PIN_LOCKOUT_FAILURES

@@ -267,3 +267,42 @@ def test_credited_funds_carry_the_plans_spending_limit():
     issued, pin = services.pass_issue(actor=None, plan=gift, contact=None)
     credit = services.pass_redeem(code=issued.code, pin=pin).wallet_transaction
     assert credit.expires_on == timezone.localdate() + timedelta(days=30)
+
+
+def test_a_batch_run_again_prints_new_pins_for_the_passes_it_made_before(printed, monkeypatch):
+    """The PINs of a first run live only in its memory: a second run must reprint them."""
+    from passes import documents
+
+    gift, batch = printed
+    PassBatch.objects.filter(pk=batch.pk).update(status="failed", pdf="")
+    printed_pins = {}
+    monkeypatch.setattr(
+        documents, "batch_pdf_save", lambda *, batch, pins: printed_pins.update(pins) or batch
+    )
+    services.pass_batch_generate(batch_id=batch.pk)
+    assert set(printed_pins) == set(gift.passes.values_list("code", flat=True))
+    code, pin = next(iter(printed_pins.items()))
+    assert services.pass_redeem(code=code, pin=pin)
+
+
+def test_a_running_batch_is_not_generated_twice(printed):
+    gift, batch = printed
+    PassBatch.objects.filter(pk=batch.pk).update(status="running")
+    services.pass_batch_generate(batch_id=batch.pk)
+    assert gift.passes.count() == 20
+
+
+def test_an_active_plan_cannot_be_edited_even_before_its_passes_exist():
+    gift = plan(format="electronic", quantity=None)
+    services.pass_plan_activate(actor=None, plan=gift)
+    with pytest.raises(DomainError, match="locked once it is activated"):
+        services.pass_plan_update(actor=None, plan=gift, pin_required=False)
+
+
+def test_a_pass_value_stays_within_its_plans_range():
+    gift = plan(format="electronic", quantity=None, value_min=20, value_max=100)
+    services.pass_plan_activate(actor=None, plan=gift)
+    issued, _ = services.pass_issue(actor=None, plan=gift, contact=None)
+    with pytest.raises(ValidationError) as refused:
+        services.pass_update(actor=None, pass_obj=issued, value=Decimal("9999999"))
+    assert "the plan's range" in refused.value.message_dict["value"][0]

@@ -133,10 +133,12 @@ def test_a_visitor_redeems_claims_the_wallet_and_sees_the_balance(client):
 
 
 @pytest.fixture
-def on_sale():
+def on_sale(settings):
+    settings.PASS_TEST_PAYMENTS = True  # tests run with DEBUG off, as production does
     plan = services.pass_plan_create(
         actor=None, name="Birthday gift", type="gift", format="electronic",
         value_min=Decimal("20"), value_max=Decimal("200"), pin_required=True, valid_days=365,
+        sold_online=True,
     )  # fmt: skip
     services.pass_plan_activate(actor=None, plan=plan)
     return plan
@@ -150,6 +152,7 @@ def _buy(client, plan, **extra):
         "beneficiary_name": "Ben",
         "beneficiary_email": "Ben@Example.com",
         "message": "Happy birthday!",
+        "request_token": "form-token-1",
     } | extra
     return client.post(reverse("passes:gift_buy", args=[plan.pk]), data)
 
@@ -168,7 +171,9 @@ def test_a_gift_is_bought_in_test_mode_and_emailed_with_its_pin(
     assert (order.status, order.payment_provider, order.value) == ("paid", "test", Decimal("75"))
     assert order.pass_obj.value == Decimal("75.00")
     (mail,) = mailoutbox
-    assert mail.to == ["ben@example.com"] and mail.subject == "Ana sent you a gift: 75.00 EUR"
+    assert mail.to == ["ben@example.com"]
+    assert mail.subject == "You received a gift pass: 75.00 EUR"
+    assert "Ana sent you a gift pass of 75.00 EUR." in mail.body
     pin = re.search(r"Your PIN: (\d{6})", mail.body)[1]
     assert order.pass_obj.code in mail.body and "no money was charged" in mail.body
     assert reverse("passes:gift_landing", args=[order.token]) in mail.body
@@ -204,3 +209,56 @@ def test_the_beneficiary_registers_and_redeems_into_their_wallet(
     assert wallet.balances.get().amount == Decimal("75.00")
     again = client.get(url).content.decode()
     assert "This gift has been redeemed." in again
+
+
+def test_a_double_submit_is_one_order_and_one_pass(
+    client, on_sale, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _buy(client, on_sale)
+        _buy(client, on_sale)
+    assert on_sale.orders.count() == 1 and Pass.objects.count() == 1 and len(mailoutbox) == 1
+
+
+def test_names_with_quotes_and_ampersands_read_right_in_the_email(
+    client, on_sale, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _buy(client, on_sale, buyer_name="Tom & O'Neil\nBcc: x@example.com")
+    body = mailoutbox[0].body
+    assert "Tom & O'Neil Bcc: x@example.com sent you" in body and "&amp;" not in body
+
+
+def test_in_production_the_test_payment_step_sells_nothing(client, on_sale, settings):
+    settings.DEBUG, settings.PASS_TEST_PAYMENTS = False, False
+    page = client.get(reverse("passes:gift_buy", args=[on_sale.pk])).content.decode()
+    assert "not sold online yet: no payment provider is configured" in page
+    _buy(client, on_sale)
+    assert not on_sale.orders.exists()
+    settings.PASS_TEST_PAYMENTS = True
+    assert "Pay (test mode) and send" in (
+        client.get(reverse("passes:gift_buy", args=[on_sale.pk])).content.decode()
+    )
+
+
+def test_plans_not_sold_online_have_no_landing_page(client):
+    plan = services.pass_plan_create(
+        actor=None, name="Staff only", type="gift", format="electronic", value_min=Decimal("20")
+    )
+    services.pass_plan_activate(actor=None, plan=plan)
+    assert client.get(reverse("passes:gift_buy", args=[plan.pk])).status_code == 404
+
+
+def test_a_second_click_on_redeem_shows_the_claim_link_again(client):
+    plan = services.pass_plan_create(
+        actor=None, name="Gift", type="gift", format="electronic", value_min=Decimal("30"),
+        pin_required=True,
+    )  # fmt: skip
+    services.pass_plan_activate(actor=None, plan=plan)
+    issued, pin = services.pass_issue(actor=None, plan=plan, contact=None)
+    client.post(reverse("passes:redeem"), {"code": issued.code, "pin": pin})
+    again = client.post(reverse("passes:redeem"), {"code": issued.code, "pin": pin})
+    wallet = Wallet.objects.get()
+    text = again.content.decode()
+    assert "You redeemed this pass a moment ago" in text
+    assert reverse("passes:wallet_claim", args=[wallet.claim_token]) in text

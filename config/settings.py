@@ -181,6 +181,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Proxies in front of the app that append to X-Forwarded-For (a load balancer: 1); the
+# client address for throttling is read from there. 0: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The public address of the site, for links printed on passes and sent in emails.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Pass PINs are stored as HMAC-SHA256 with this key, which is not in the database.

@@ -7,7 +7,11 @@ by every process in production (CACHE_URL=redis://…); locmem in the embedded m
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 
 
 def _key(scope: str, client: str) -> str:
@@ -29,3 +33,26 @@ def record_failure(scope: str, client: str, *, window: int) -> int:
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=window)
         return 1
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address, as far as it can be trusted; IPv6 clients by their /64.
+
+    Behind TRUSTED_PROXY_COUNT proxies, the address is the one the outermost of them saw,
+    read from the right of X-Forwarded-For (what a client writes further left is not
+    trusted). An IPv6 client holds a whole /64 and could rotate within it.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

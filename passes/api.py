@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import codes as codelib
+from core import throttle
 from core.errors import DomainError
 from passes import services
 from passes.models import Pass, PassPlan
@@ -88,7 +89,9 @@ class PassRedeemApi(APIView):
         contact = request.user if request.user.is_authenticated else None
         try:
             redemption = services.pass_redeem(
-                contact=contact, client=request.META.get("REMOTE_ADDR", ""), **data.validated_data
+                contact=contact,
+                client=throttle.client_address(request._request),
+                **data.validated_data,
             )
         except services.PassRefused as exc:
             return Response({"detail": exc.message}, status=400)

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from core import codes as codelib
+from core import throttle
 from core.errors import DomainError
 from core.forms import add_service_errors
 from passes import services
@@ -24,7 +25,7 @@ from wallets.models import Wallet, WalletTransaction
 
 
 def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return throttle.client_address(request)
 
 
 def redeem(request: HttpRequest) -> HttpResponse:

@@ -93,13 +93,15 @@ def test_cache_and_email_urls_are_read():
     ]
 
 
-def _worker_env(**extra: str) -> dict[str, str]:
+def _worker_env(redis_db: int, **extra: str) -> dict[str, str]:
+    """A worker's environment on a Redis database of its own: tests running side by side
+    must not take each other's tasks (each worker is on its own test database)."""
     db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if k not in CONFIG_VARS},
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         **extra,
     }
     redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
@@ -158,7 +160,7 @@ def _wait_for(obj, finished: tuple[str, ...]):
 @pytest.mark.django_db(transaction=True)
 def test_a_large_batch_is_generated_by_a_real_worker_through_redis():
     price = ContractPriceFactory()
-    env = _worker_env(CODE_BATCH_SYNC_LIMIT="100")
+    env = _worker_env(14, CODE_BATCH_SYNC_LIMIT="100")
     worker = _start_worker(env)
     try:
         batch_id, status = _run(
@@ -184,7 +186,7 @@ def test_a_large_participant_import_is_checked_and_run_by_a_real_worker(tmp_path
     rows = "".join(f"P,{i},p{i}@example.com,{price.price_code}\n" for i in range(300))
     (tmp_path / "list.csv").write_text("First Name,Last Name,Email,Price Code\n" + rows)
     # The web process and the worker share the uploads, as on a shared volume.
-    env = _worker_env(PARTICIPANT_IMPORT_SYNC_ROWS="100", MEDIA_ROOT=str(tmp_path / "media"))
+    env = _worker_env(13, PARTICIPANT_IMPORT_SYNC_ROWS="100", MEDIA_ROOT=str(tmp_path / "media"))
     worker = _start_worker(env)
     try:
         import_id, status = _run(

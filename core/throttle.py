@@ -7,6 +7,7 @@ by every process in production (CACHE_URL=redis://…); locmem in the embedded m
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 from django.conf import settings
@@ -20,6 +21,22 @@ def _key(scope: str, client: str) -> str:
 
 def is_blocked(scope: str, client: str, *, limit: int) -> bool:
     return bool(client) and (cache.get(_key(scope, client)) or 0) >= limit
+
+
+def take_attempt(scope: str, client: str, *, window: int) -> int:
+    """Count an attempt before it is made; give it back with `forgive` if it succeeds.
+
+    Counting first means parallel attempts cannot all pass the check before any of
+    them is counted: the count includes those in flight.
+    """
+    return record_failure(scope, client, window=window)
+
+
+def forgive(scope: str, client: str) -> None:
+    if not client:
+        return
+    with contextlib.suppress(ValueError):  # the window has passed meanwhile
+        cache.decr(_key(scope, client))
 
 
 def record_failure(scope: str, client: str, *, window: int) -> int:

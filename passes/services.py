@@ -411,19 +411,21 @@ def pass_verify(*, code: str, pin: str = "", client: str = "") -> Pass:
     Wrong PINs and unknown codes are counted here, in their own writes, before anything
     else happens: towards the pass's lockout and the client's throttle.
     """
-    if throttle.is_blocked("pass-redeem", client, limit=CLIENT_FAILURE_LIMIT):
+    scope = "pass-redeem"
+    # Counted before it is tried (parallel guesses cannot slip past), given back if right.
+    if throttle.take_attempt(scope, client, window=CLIENT_FAILURE_WINDOW) > CLIENT_FAILURE_LIMIT:
         raise PassRefused(
             "Too many failed attempts from your connection: try again in "
             f"{CLIENT_FAILURE_WINDOW // 60} minutes."
         )
     normalised = codelib.normalise(code)
-    if not normalised:
-        raise PassRefused("Enter the pass code.")
-    if not codelib.has_valid_check(normalised):
+    if not normalised or not codelib.has_valid_check(normalised):
+        throttle.forgive(scope, client)  # caught without a lookup: not a guess
+        if not normalised:
+            raise PassRefused("Enter the pass code.")
         raise PassRefused("This code has a typo: check it against the pass.")
     found = Pass.objects.select_related("plan").filter(code=normalised).first()
     if found is None:
-        throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
         raise PassRefused("No pass has this code.")
     plan = found.plan
     if plan.pin_required:
@@ -440,8 +442,8 @@ def pass_verify(*, code: str, pin: str = "", client: str = "") -> Pass:
                 f"Too many wrong PINs: this pass is locked for {PIN_LOCKOUT_MINUTES} minutes."
             )
         if not matches:
-            throttle.record_failure("pass-redeem", client, window=CLIENT_FAILURE_WINDOW)
             raise PassRefused("The PIN does not match this pass.")
+    throttle.forgive(scope, client)
     return found
 
 

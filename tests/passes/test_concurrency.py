@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from core import pins
+from core import codes, pins
 from passes import services
 from passes.models import Pass, PassEvent, PassRedemption
 from wallets.models import WalletTransaction
@@ -78,3 +78,28 @@ def test_parallel_wrong_pins_are_counted_before_the_next_is_tried():
         thread.join(timeout=60)
     assert PassEvent.objects.filter(type="pin_failed").count() == services.PIN_LOCKOUT_FAILURES
     assert sum("locked" in m for m in outcomes) == 20 - services.PIN_LOCKOUT_FAILURES
+
+
+def test_a_client_guessing_in_parallel_is_held_to_its_limit():
+    """Attempts are counted before they are tried: 40 guesses at once, 20 get through."""
+    barrier = threading.Barrier(40)
+    outcomes, lock = [], threading.Lock()
+
+    def guess(i):
+        try:
+            barrier.wait(timeout=30)
+            services.pass_redeem(code=codes.make_code("ZZZ", f"{i:09d}"), client="203.0.113.5")
+        except services.PassRefused as exc:
+            with lock:
+                outcomes.append(exc.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    unknown = sum(m == "No pass has this code." for m in outcomes)
+    blocked = sum("Too many failed attempts" in m for m in outcomes)
+    assert (unknown, blocked) == (services.CLIENT_FAILURE_LIMIT, 40 - services.CLIENT_FAILURE_LIMIT)

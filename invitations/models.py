@@ -211,6 +211,7 @@ class ParticipantImport(models.Model):
         IMPORTING = "importing", "Importing"
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired (not imported)"
 
     contract = models.ForeignKey(
         Contract, on_delete=models.CASCADE, related_name="participant_imports"

@@ -29,3 +29,9 @@ def validate_participant_import(import_id: int) -> str:
 def run_participant_import(import_id: int) -> str:
     """Complete Import in one transaction; a redelivered task runs it again from the start."""
     return services.participant_import_run(import_id=import_id).status
+
+
+@shared_task(acks_late=True)
+def expire_participant_imports() -> int:
+    """Daily: forget uploads checked but never imported (their files hold personal data)."""
+    return services.participant_imports_expire()

@@ -130,6 +130,8 @@ class PassBatch(models.Model):
     error = models.TextField(blank=True)
     # The printed passes with their PINs: the only place the PINs exist in clear.
     pdf = models.FileField(upload_to="pass-batches/%Y/%m/", blank=True)
+    # When a worker last claimed it: a batch left running far longer was abandoned.
+    started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

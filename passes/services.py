@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core import codes as codelib
@@ -38,6 +38,8 @@ User = AbstractBaseUser | None
 CHUNK_SIZE = 50_000
 # One print run: its PDF (10,000 pages at most) is rendered in one task.
 PRINT_MAX_QUANTITY = 100_000
+# Longer than the largest batch takes to generate and print (about 15 minutes).
+BATCH_ABANDONED_AFTER = timedelta(hours=2)
 PIN_LOCKOUT_FAILURES = 5
 PIN_LOCKOUT_MINUTES = 15
 # A client (an IP address) guessing codes or PINs: refused after this many failures within
@@ -235,10 +237,20 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
     The PINs exist in clear only in this process until the PDF is written; a batch
     whose PDF is lost gets new PINs (pass_batch_reset_pins).
     """
-    # One worker per batch: a queued (or failed) batch is claimed by a conditional update.
-    claimed = PassBatch.objects.filter(
-        pk=batch_id, status__in=[PassBatch.Status.QUEUED, PassBatch.Status.FAILED]
-    ).update(status=PassBatch.Status.RUNNING)
+    # One worker per batch, claimed by a conditional update: a queued or failed batch, or
+    # one a worker left running (or printing) for longer than a batch can take.
+    now = timezone.now()
+    claimed = (
+        PassBatch.objects.filter(pk=batch_id)
+        .filter(
+            Q(status__in=[PassBatch.Status.QUEUED, PassBatch.Status.FAILED])
+            | Q(
+                status__in=[PassBatch.Status.RUNNING, PassBatch.Status.PRINTING],
+                started_at__lt=now - BATCH_ABANDONED_AFTER,
+            )
+        )
+        .update(status=PassBatch.Status.RUNNING, started_at=now)
+    )
     batch = PassBatch.objects.select_related("plan").get(pk=batch_id)
     if not claimed:
         return batch

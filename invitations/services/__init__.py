@@ -19,6 +19,7 @@ from invitations.services.participants import (
     participant_import_run,
     participant_import_upload,
     participant_import_validate,
+    participant_imports_expire,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "participant_import_run",
     "participant_import_upload",
     "participant_import_validate",
+    "participant_imports_expire",
 ]

@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -238,6 +239,10 @@ def participant_import_complete(
     if not started:
         if upload.status in (ParticipantImport.Status.IMPORTING, ParticipantImport.Status.DONE):
             return upload
+        if upload.status == ParticipantImport.Status.EXPIRED:
+            raise DomainError(
+                "This upload was not imported in time and its file is gone: upload it again."
+            )
         raise DomainError("This upload cannot be imported: fix its issues and upload it again.")
     from invitations.tasks import run_participant_import
 
@@ -506,3 +511,24 @@ def _progress_reporter(import_id: int) -> Iterator[Callable[[int], None]]:
     finally:
         if side is not None:
             side.close()
+
+
+UPLOAD_KEPT_FOR = timedelta(days=7)
+
+
+def participant_imports_expire(*, now: datetime | None = None) -> int:
+    """Forget uploads checked but never imported within UPLOAD_KEPT_FOR: their files hold
+    personal data nobody is going to use. Returns how many expired."""
+    cutoff = (now or timezone.now()) - UPLOAD_KEPT_FOR
+    stale = ParticipantImport.objects.filter(
+        status=ParticipantImport.Status.VALID, created_at__lt=cutoff
+    )
+    expired = 0
+    for upload in stale.iterator():
+        claimed = ParticipantImport.objects.filter(
+            pk=upload.pk, status=ParticipantImport.Status.VALID
+        ).update(status=ParticipantImport.Status.EXPIRED)
+        if claimed:
+            _forget_file(upload)
+            expired += 1
+    return expired

@@ -758,3 +758,22 @@ def test_the_import_is_kept_in_each_participants_history(contract, price):
     changed = known.history.order_by("history_date", "history_id").last()
     assert (changed.history_type, changed.first_name, changed.history_user) == ("~", "New", staff)
     assert changed.prev_record.first_name == "Old"
+
+
+def test_uploads_never_imported_expire_after_a_week_and_their_file_goes(contract):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    checked = upload(contract, BASIC + "Ann,Lee,ann@example.com,\n")
+    fresh = upload(contract, BASIC + "Bo,Kim,bo@example.com,\n")
+    ParticipantImport.objects.filter(pk=checked.pk).update(
+        created_at=timezone.now() - timedelta(days=8)
+    )
+    assert services.participant_imports_expire() == 1
+    checked.refresh_from_db()
+    assert checked.status == "expired" and not checked.file
+    assert ParticipantImport.objects.get(pk=fresh.pk).file  # a recent one stays
+    with pytest.raises(DomainError, match="not imported in time"):
+        complete(checked)
+    assert not Participant.objects.exists()

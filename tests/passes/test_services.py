@@ -306,3 +306,18 @@ def test_a_pass_value_stays_within_its_plans_range():
     with pytest.raises(ValidationError) as refused:
         services.pass_update(actor=None, pass_obj=issued, value=Decimal("9999999"))
     assert "the plan's range" in refused.value.message_dict["value"][0]
+
+
+def test_a_batch_abandoned_by_its_worker_is_taken_up_again(printed, monkeypatch):
+    from passes import documents
+
+    gift, batch = printed
+    long_ago = timezone.now() - timedelta(hours=3)
+    PassBatch.objects.filter(pk=batch.pk).update(status="printing", started_at=long_ago)
+    reprinted = {}
+    monkeypatch.setattr(
+        documents, "batch_pdf_save", lambda *, batch, pins: reprinted.update(pins) or batch
+    )
+    done = services.pass_batch_generate(batch_id=batch.pk)
+    assert done.status == PassBatch.Status.DONE and len(reprinted) == 20
+    assert gift.passes.count() == 20

@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -123,6 +124,47 @@ def bootstrap() -> None:
 
 
 # --- timing ----------------------------------------------------------------------------
+
+
+def drain(items: Iterable[Any]) -> float:
+    """Seconds to consume an iterable without keeping anything of it."""
+    with timer() as t:
+        deque(items, maxlen=0)
+    return t.seconds
+
+
+class Breakdown:
+    """Where a service's time goes: a Django execute wrapper adding up the time of each kind
+    of SQL statement (a subclass's `kind`), and `timed` wrappers for named functions."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.seconds[kind] += seconds
+        self.counts[kind] += 1
+
+    @staticmethod
+    def kind(sql: str) -> str:
+        return "other"
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(self.kind(sql), time.perf_counter() - start)
+
+    def timed(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(kind, time.perf_counter() - start)
+
+        return wrapper
 
 
 @dataclass

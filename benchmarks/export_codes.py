@@ -22,21 +22,13 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 import _setup
-from _setup import Row, fmt_mb, fmt_s, print_table, timer
+from _setup import Row, drain, fmt_mb, fmt_s, print_table, timer
 
 TARGET_ROWS_PER_SECOND = 200_000
 TARGET_MEMORY_BYTES = 100_000_000
-
-
-def drain(items: Iterable[Any]) -> float:
-    with timer() as t:
-        deque(items, maxlen=0)  # consume without keeping anything
-    return t.seconds
 
 
 def breakdown(contract: Any, total_seconds: float) -> list[Row]:

@@ -22,9 +22,7 @@ history rows are deleted afterwards.
 from __future__ import annotations
 
 import sys
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,17 +37,9 @@ TARGET_COPY_RATIO = 3.0
 TARGET_SPEEDUP = 40.0
 
 
-class Breakdown:
-    """Where the service's time goes: a Django execute wrapper that adds up each kind of SQL
-    statement, plus the time of every commit and of every call to draw_codes."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.counts: dict[str, int] = defaultdict(int)
-
-    def add(self, kind: str, seconds: float) -> None:
-        self.seconds[kind] += seconds
-        self.counts[kind] += 1
+class Breakdown(_setup.Breakdown):
+    """Where the service's time goes: each kind of SQL statement, plus the time of every
+    commit and of every call to draw_codes."""
 
     @staticmethod
     def kind(sql: str) -> str:
@@ -60,23 +50,6 @@ class Breakdown:
         if head == "ANALYZE":
             return "analyze"
         return "other"
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.add(self.kind(sql), time.perf_counter() - start)
-
-    def timed(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.add(kind, time.perf_counter() - start)
-
-        return wrapper
 
     @contextmanager
     def recording(self) -> Iterator[None]:

@@ -59,8 +59,8 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -238,16 +238,8 @@ def generate_file(rows: int) -> tuple[bytes, Counter]:
 # --- where the time goes -------------------------------------------------------------------
 
 
-@dataclass
-class Breakdown:
+class Breakdown(_setup.Breakdown):
     """Time spent in named service functions and in kinds of SQL statement during a block."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, kind: str, seconds: float) -> None:
-        self.seconds[kind] += seconds
-        self.counts[kind] += 1
 
     @staticmethod
     def kind(sql: str) -> str:
@@ -262,23 +254,6 @@ class Breakdown:
         if head == "ANALYZ":
             return "sql_analyze"
         return "sql_other"
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.add(self.kind(sql), time.perf_counter() - start)
-
-    def timed(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.add(kind, time.perf_counter() - start)
-
-        return wrapper
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -317,10 +292,7 @@ def parse_seconds(data: bytes) -> float:
     """Seconds csvio.read_table takes to decode and split the whole file (a separate pass)."""
     from core import csvio
 
-    with timer() as t:
-        for _ in csvio.read_table(data).rows:
-            pass
-    return t.seconds
+    return _setup.drain(csvio.read_table(data).rows)
 
 
 # --- fixtures and clean-up -----------------------------------------------------------------

@@ -60,23 +60,31 @@ def main() -> int:
         shutil.rmtree(media, ignore_errors=True)
 
 
+def printed_gift_plan(made: dict, name: str, value: Decimal, prefix: str, quantity: int):
+    """A draft printed gift plan with PINs, recorded for the clean-up."""
+    from passes import services
+
+    plan = services.pass_plan_create(
+        actor=None,
+        name=name,
+        type="gift",
+        format="printed",
+        value_min=value,
+        pin_required=True,
+        prefix=prefix,
+        code_width=10,
+        quantity=quantity,
+        valid_days=365,
+    )
+    made["plans"].append(plan.pk)
+    return plan
+
+
 def activation(made: dict) -> list[Row]:
     from passes import documents, services
     from passes.models import Pass, PassBatch, PassEvent
 
-    plan = services.pass_plan_create(
-        actor=None,
-        name="Bench gift 100k",
-        type="gift",
-        format="printed",
-        value_min=Decimal("25.00"),
-        pin_required=True,
-        prefix="BNP",
-        code_width=10,
-        quantity=PASSES,
-        valid_days=365,
-    )
-    made["plans"].append(plan.pk)
+    plan = printed_gift_plan(made, "Bench gift 100k", Decimal("25.00"), "BNP", PASSES)
     reached: dict[str, float] = {}
     original = documents.batch_pdf_save
 
@@ -123,19 +131,7 @@ def pdf(made: dict) -> list[Row]:
     from passes import services
     from passes.models import PassBatch
 
-    plan = services.pass_plan_create(
-        actor=None,
-        name="Bench gift 1k",
-        type="gift",
-        format="printed",
-        value_min=Decimal("50.00"),
-        pin_required=True,
-        prefix="BNQ",
-        code_width=10,
-        quantity=PDF_PASSES,
-        valid_days=365,
-    )
-    made["plans"].append(plan.pk)
+    plan = printed_gift_plan(made, "Bench gift 1k", Decimal("50.00"), "BNQ", PDF_PASSES)
     _setup.checkpoint()
     start = time.perf_counter()
     services.pass_plan_activate(actor=None, plan=plan)

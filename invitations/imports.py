@@ -20,23 +20,15 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from contracts.models import Contract, Participant
+from contracts.services import PARTICIPANT_FIELDS
 from core import codes as codelib
 from core import csvio
 from invitations import selectors
 from invitations.resources import BY_FIELD, COLUMNS, KEY_TO_COLUMN, header_key
 
-# The Participant fields a row carries, in the order the plan stores them.
-DETAIL_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "external_reference",
-    "group",
-    "region",
-    "notes",
-)
+# The Participant fields a row carries, in the order the plan stores them: the ones the
+# participant services write.
+DETAIL_FIELDS = PARTICIPANT_FIELDS
 MAX_LENGTHS = {
     name: Participant._meta.get_field(name).max_length
     for name in DETAIL_FIELDS

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from contracts.models import Contract, ContractPrice, Participant
 from core.codes import MAX_PREFIX_LENGTH, MAX_WIDTH
+from core.progress import BatchProgress
 
 CODE_MAX_LENGTH = MAX_PREFIX_LENGTH + MAX_WIDTH
 
@@ -38,7 +39,7 @@ def code_state(
     return "Active"
 
 
-class CodeBatch(models.Model):
+class CodeBatch(BatchProgress, models.Model):
     """One generation job: who asked for how many codes, with which settings, and how far it is."""
 
     class Status(models.TextChoices):
@@ -82,14 +83,6 @@ class CodeBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Batch {self.pk} – {self.quantity} × {self.price.price_code}"
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.quantity else min(100, self.generated * 100 // self.quantity)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class InvitationCode(models.Model):

@@ -8,15 +8,6 @@ from django.utils import timezone
 
 from passes.models import Pass, PassEvent
 
-__all__ = [
-    "PassEvent",
-    "pass_changed",
-    "pass_issued",
-    "pass_redeemed",
-    "passes_issued",
-    "pin_failed",
-]
-
 User = AbstractBaseUser | None
 
 
@@ -48,6 +39,10 @@ def pin_failed(*, pass_obj: Pass, client: str) -> PassEvent:
     return PassEvent.objects.create(
         pass_obj=pass_obj, type=PassEvent.Type.PIN_FAILED, data={"client": client}
     )
+
+
+def pin_reset(*, pass_obj: Pass, actor: User) -> PassEvent:
+    return PassEvent.objects.create(pass_obj=pass_obj, type=PassEvent.Type.PIN_RESET, actor=actor)
 
 
 def pass_changed(*, pass_obj: Pass, actor: User, type: str, before: object, after: object):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.codes import MAX_PREFIX_LENGTH, MAX_WIDTH, MIN_WIDTH
 from core.money import amount_field, currency_field
+from core.progress import BatchProgress
 from wallets.models import MAIN
 
 CODE_MAX_LENGTH = MAX_PREFIX_LENGTH + MAX_WIDTH
@@ -113,7 +114,7 @@ class PassPlan(models.Model):
         return self.value_min is not None and self.value_min != self.value_max
 
 
-class PassBatch(models.Model):
+class PassBatch(BatchProgress, models.Model):
     """The generation of a printed plan's passes: progress, and the PDF made from it."""
 
     class Status(models.TextChoices):
@@ -141,14 +142,6 @@ class PassBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Batch {self.pk} of {self.plan}"
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.quantity else min(100, self.generated * 100 // self.quantity)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class Pass(models.Model):

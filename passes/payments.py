@@ -43,4 +43,4 @@ def payment_backend():
 
 
 class PaymentsUnavailable(Exception):
-    pass
+    """No real payment provider, and test payments are not allowed here."""

@@ -25,6 +25,7 @@ from passes.models import (
     OfferActivation,
     Pass,
     PassBatch,
+    PassEvent,
     PassPlan,
     PassRedemption,
     PurchaseEvent,
@@ -273,14 +274,10 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
 
             documents.batch_pdf_save(batch=batch, pins=issued_pins)
     except Exception as exc:
-        PassBatch.objects.filter(pk=batch_id).update(
-            status=PassBatch.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        PassBatch.record_end(batch_id, exc)
         logger.exception("Pass batch %s failed", batch_id)
         raise
-    PassBatch.objects.filter(pk=batch_id).update(
-        status=PassBatch.Status.DONE, finished_at=timezone.now(), error=""
-    )
+    PassBatch.record_end(batch_id)
     batch.refresh_from_db()
     batch.issued_pins = issued_pins  # for the caller that prints them (tests, benchmark)
     return batch
@@ -393,19 +390,24 @@ def _create_pass(
     plan: PassPlan, *, contact: AbstractBaseUser | None, value: Decimal | None, actor: User
 ) -> tuple[Pass, str]:
     pin = pins.new_pin() if plan.pin_required else ""
+    # The unique index decides whether a code is free: draw again when it says no.
     for _ in range(20):
-        code = codelib.draw_codes(plan.prefix, plan.code_width, 1)[0]
-        if not Pass.objects.filter(code=code).exists():
+        try:
+            with transaction.atomic():
+                issued = Pass.objects.create(
+                    plan=plan,
+                    code=codelib.draw_codes(plan.prefix, plan.code_width, 1)[0],
+                    pin_hash=pins.pin_hash(pin) if pin else "",
+                    value=value,
+                    currency=plan.currency,
+                    expires_on=_expiry(plan, timezone.localdate()),
+                    contact=contact,
+                )
             break
-    issued = Pass.objects.create(
-        plan=plan,
-        code=code,
-        pin_hash=pins.pin_hash(pin) if pin else "",
-        value=value,
-        currency=plan.currency,
-        expires_on=_expiry(plan, timezone.localdate()),
-        contact=contact,
-    )
+        except IntegrityError:
+            continue
+    else:
+        raise DomainError("Could not find an unused code: choose a wider code.")
     events.pass_issued(pass_obj=issued, actor=actor)
     return issued, pin
 
@@ -414,7 +416,7 @@ def _create_pass(
 
 
 class PassRefused(DomainError):
-    pass
+    """A pass cannot be redeemed; the message says why, for the person at the page."""
 
 
 def pass_verify(*, code: str, pin: str = "", client: str = "") -> Pass:
@@ -615,9 +617,9 @@ def pass_update(
             elif status not in Pass.Status.values:
                 errors["status"] = "Choose active or cancelled."
             else:
-                changes.append(("status", events.PassEvent.Type.STATUS_CHANGED, status))
+                changes.append(("status", PassEvent.Type.STATUS_CHANGED, status))
         if expires_on is not None and expires_on != current.expires_on:
-            changes.append(("expires_on", events.PassEvent.Type.EXPIRY_CHANGED, expires_on))
+            changes.append(("expires_on", PassEvent.Type.EXPIRY_CHANGED, expires_on))
         if value is not None and value != current.value:
             if current.plan.type == PassPlan.Type.PROMOTION:
                 errors["value"] = "A promotion pass has no value."
@@ -629,7 +631,7 @@ def pass_update(
                     f"{current.plan.value_max}, the plan's range."
                 )
             else:
-                changes.append(("value", events.PassEvent.Type.VALUE_CHANGED, value))
+                changes.append(("value", PassEvent.Type.VALUE_CHANGED, value))
         if reset_pin and not current.plan.pin_required:
             errors["reset_pin"] = "This pass has no PIN."
         if errors:
@@ -644,9 +646,7 @@ def pass_update(
         if reset_pin:
             pin = pins.new_pin()
             current.pin_hash = pins.pin_hash(pin)
-            events.PassEvent.objects.create(
-                pass_obj=current, type=events.PassEvent.Type.PIN_RESET, actor=actor
-            )
+            events.pin_reset(pass_obj=current, actor=actor)
         current.save(update_fields=["status", "expires_on", "value", "pin_hash"])
     return current, pin
 

@@ -27,7 +27,7 @@ MAX_AMOUNT = Decimal("9999999999.99")
 
 
 class InsufficientFunds(DomainError):
-    pass
+    """The balance does not hold the amount asked for; nothing was written."""
 
 
 class IdempotencyConflict(DomainError):

@@ -179,14 +179,10 @@ def code_batch_generate(
             for size in chunks:
                 _generate_chunk(batch, size, randbytes)
     except Exception as exc:
-        CodeBatch.objects.filter(pk=batch_id).update(
-            status=CodeBatch.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        CodeBatch.record_end(batch_id, exc)
         logger.exception("Code batch %s failed", batch_id)
         raise
-    CodeBatch.objects.filter(pk=batch_id).update(
-        status=CodeBatch.Status.DONE, finished_at=timezone.now(), error=""
-    )
+    CodeBatch.record_end(batch_id)
     if batch.quantity >= 100_000 and connection.vendor == "postgresql":
         # Fresh statistics keep the planner's row estimates (and our page counts) right.
         with connection.cursor() as cursor:
@@ -293,6 +289,28 @@ def _insert_codes(batch: CodeBatch, candidates: list[str]) -> int:
     return _insert_codes_portable(batch, candidates)
 
 
+def _row_values(batch: CodeBatch) -> list:
+    """What every code of a batch shares, in the column order of the inserts below:
+    contract, price, batch, status, max uses, valid from, valid until, created at."""
+    values = [
+        batch.contract_id,
+        batch.price_id,
+        batch.pk,
+        InvitationCode.Status.ACTIVE,
+        batch.max_uses,
+        batch.valid_from,
+        batch.valid_until,
+        timezone.now(),
+    ]
+    if connection.vendor != "postgresql":
+        # Raw executemany on SQLite: dates and datetimes adapted as Django would.
+        ops = connection.ops
+        values[5] = ops.adapt_datefield_value(values[5])
+        values[6] = ops.adapt_datefield_value(values[6])
+        values[7] = ops.adapt_datetimefield_value(values[7])
+    return values
+
+
 def _insert_codes_postgresql(batch: CodeBatch, candidates: list[str]) -> int:
     table = InvitationCode._meta.db_table
     with connection.cursor() as cursor:
@@ -308,16 +326,7 @@ def _insert_codes_postgresql(batch: CodeBatch, candidates: list[str]) -> int:
             ORDER BY code COLLATE "C"  -- one order for every inserter; byte order sorts fast
             ON CONFLICT DO NOTHING
             """,
-            [
-                batch.contract_id,
-                batch.price_id,
-                batch.pk,
-                InvitationCode.Status.ACTIVE,
-                batch.max_uses,
-                batch.valid_from,
-                batch.valid_until,
-                timezone.now(),
-            ],
+            _row_values(batch),
         )
         inserted = cursor.rowcount
         cursor.execute("DROP TABLE new_codes")
@@ -331,17 +340,7 @@ def _insert_codes_portable(batch: CodeBatch, candidates: list[str]) -> int:
     a million codes take a minute instead of seven seconds.
     """
     table = InvitationCode._meta.db_table
-    ops = connection.ops
-    constants = (
-        batch.contract_id,
-        batch.price_id,
-        batch.pk,
-        InvitationCode.Status.ACTIVE,
-        batch.max_uses,
-        ops.adapt_datefield_value(batch.valid_from),
-        ops.adapt_datefield_value(batch.valid_until),
-        ops.adapt_datetimefield_value(timezone.now()),
-    )
+    constants = _row_values(batch)
     sql = (
         f"INSERT OR IGNORE INTO {table} (code, contract_id, price_id, batch_id, participant_id, "
         "status, is_archived, uses, max_uses, valid_from, valid_until, created_at) "
@@ -445,16 +444,7 @@ def codes_issue_to_participants(
 def _insert_assigned_codes(batch: CodeBatch, pairs: list[tuple[str, int]]) -> set[int]:
     """Insert (code, participant) pairs, skipping codes that exist; return who got a code."""
     table = InvitationCode._meta.db_table
-    constants = [
-        batch.contract_id,
-        batch.price_id,
-        batch.pk,
-        InvitationCode.Status.ACTIVE,
-        batch.max_uses,
-        batch.valid_from,
-        batch.valid_until,
-        timezone.now(),
-    ]
+    constants = _row_values(batch)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -481,10 +471,6 @@ def _insert_assigned_codes(batch: CodeBatch, pairs: list[tuple[str, int]]) -> se
             served = {row[0] for row in cursor.fetchall()}
             cursor.execute("DROP TABLE new_assigned_codes")
         return served
-    ops = connection.ops
-    constants[5] = ops.adapt_datefield_value(batch.valid_from)
-    constants[6] = ops.adapt_datefield_value(batch.valid_until)
-    constants[7] = ops.adapt_datetimefield_value(constants[7])
     sql = (
         f"INSERT OR IGNORE INTO {table} (code, participant_id, contract_id, price_id, batch_id, "
         "status, is_archived, uses, max_uses, valid_from, valid_until, created_at) "

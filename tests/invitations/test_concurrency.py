@@ -5,36 +5,21 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from core import codes
 from invitations.models import CodeBatch, InvitationCode
 from invitations.services import generation as services
 from tests.factories import ContractPriceFactory
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _run_together(*functions):
-    barrier = threading.Barrier(len(functions))
-    results, errors = {}, []
-
-    def run(index, function):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = function()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_together(functions)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
     assert not errors, errors
-    return [results[i] for i in range(len(functions))]
+    return outcomes
 
 
 def test_two_batches_drawing_the_same_codes_at_once_both_get_their_exact_quantity():
@@ -130,17 +115,11 @@ def test_two_contracts_sharing_a_prefix_cannot_both_squeeze_under_the_odds_limit
     first, second = ContractPriceFactory(), ContractPriceFactory()
 
     def generate(price):
-        def run():
-            try:
-                return services.code_batch_create(
-                    actor=None, contract=price.contract, price=price, quantity=2_000, width=6
-                )
-            except ValidationError as exc:
-                return exc
+        return lambda: services.code_batch_create(
+            actor=None, contract=price.contract, price=price, quantity=2_000, width=6
+        )
 
-        return run
-
-    results = _run_together(generate(first), generate(second))
+    results = run_together([generate(first), generate(second)])  # a refusal is an outcome
     refused = [r for r in results if isinstance(r, ValidationError)]
     done = [r for r in results if isinstance(r, CodeBatch)]
     assert (len(refused), len(done)) == (1, 1)

@@ -1,10 +1,8 @@
 """Participants and imports under real concurrent transactions on PostgreSQL."""
 
-import threading
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from contracts.models import Contract, Participant
 from core.errors import DomainError
@@ -12,30 +10,9 @@ from invitations import services
 from invitations.models import InvitationCode, ParticipantImport
 from invitations.services import participants as participant_services
 from tests.factories import ContractPriceFactory, ParticipantFactory
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _run_together(*functions):
-    """Start the functions at one moment in threads of their own; return results or errors."""
-    barrier = threading.Barrier(len(functions))
-    outcomes = {}
-
-    def run(index, function):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = function()
-        except Exception as exc:
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return [outcomes[i] for i in range(len(functions))]
 
 
 def test_two_generate_code_clicks_at_once_issue_one_code():
@@ -47,7 +24,7 @@ def test_two_generate_code_clicks_at_once_issue_one_code():
             actor=None, participant=person, price=price, width=8
         )
 
-    outcomes = _run_together(generate, generate)
+    outcomes = run_together([generate, generate])
     issued = [o for o in outcomes if isinstance(o, InvitationCode)]
     refused = [o for o in outcomes if isinstance(o, services.CodeAlreadyHeld)]
     assert len(issued) == 1 and len(refused) == 1, outcomes
@@ -70,7 +47,7 @@ def test_the_same_list_completed_twice_at_once_adds_each_person_and_code_once():
     def complete(upload):
         return lambda: services.participant_import_complete(actor=None, participant_import=upload)
 
-    outcomes = _run_together(complete(uploads[0]), complete(uploads[1]))
+    outcomes = run_together([complete(uploads[0]), complete(uploads[1])])
     done = [o for o in outcomes if isinstance(o, ParticipantImport) and o.status == "done"]
     # The other was refused while the first ran, or ran after it and found that it would
     # now do something else than its validation page showed (no one to add, no code).

@@ -1,14 +1,13 @@
 """Passes under real concurrent transactions on PostgreSQL."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from core import codes, pins
 from passes import services
 from passes.models import Pass, PassEvent, PassRedemption
+from tests.threads import run_together
 from wallets.models import WalletTransaction
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -23,25 +22,7 @@ def test_20_concurrent_redemptions_of_one_pass_credit_once():
     target = plan.passes.first()
     pin = pins.new_pin()
     Pass.objects.filter(pk=target.pk).update(pin_hash=pins.pin_hash(pin))
-    barrier = threading.Barrier(20)
-    outcomes, lock = [], threading.Lock()
-
-    def redeem():
-        try:
-            barrier.wait(timeout=30)
-            result = services.pass_redeem(code=target.code, pin=pin)
-        except Exception as exc:
-            result = exc
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=redeem) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_together([lambda: services.pass_redeem(code=target.code, pin=pin)] * 20)
     won = [o for o in outcomes if isinstance(o, PassRedemption)]
     refused = [o for o in outcomes if isinstance(o, services.PassRefused)]
     assert (len(won), len(refused)) == (1, 19), outcomes
@@ -58,48 +39,23 @@ def test_parallel_wrong_pins_are_counted_before_the_next_is_tried():
     services.pass_plan_activate(actor=None, plan=plan)
     target, pin = services.pass_issue(actor=None, plan=plan, contact=None)
     wrong = "000000" if pin != "000000" else "111111"
-    barrier = threading.Barrier(20)
-    outcomes, lock = [], threading.Lock()
-
-    def guess():
-        try:
-            barrier.wait(timeout=30)
-            services.pass_redeem(code=target.code, pin=wrong)
-        except services.PassRefused as exc:
-            with lock:
-                outcomes.append(exc.message)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=guess) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = [
+        o.message
+        for o in run_together([lambda: services.pass_redeem(code=target.code, pin=wrong)] * 20)
+    ]
     assert PassEvent.objects.filter(type="pin_failed").count() == services.PIN_LOCKOUT_FAILURES
     assert sum("locked" in m for m in outcomes) == 20 - services.PIN_LOCKOUT_FAILURES
 
 
 def test_a_client_guessing_in_parallel_is_held_to_its_limit():
     """Attempts are counted before they are tried: 40 guesses at once, 20 get through."""
-    barrier = threading.Barrier(40)
-    outcomes, lock = [], threading.Lock()
 
     def guess(i):
-        try:
-            barrier.wait(timeout=30)
-            services.pass_redeem(code=codes.make_code("ZZZ", f"{i:09d}"), client="203.0.113.5")
-        except services.PassRefused as exc:
-            with lock:
-                outcomes.append(exc.message)
-        finally:
-            connection.close()
+        return lambda: services.pass_redeem(
+            code=codes.make_code("ZZZ", f"{i:09d}"), client="203.0.113.5"
+        )
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = [o.message for o in run_together([guess(i) for i in range(40)])]
     unknown = sum(m == "No pass has this code." for m in outcomes)
     blocked = sum("Too many failed attempts" in m for m in outcomes)
     assert (unknown, blocked) == (services.CLIENT_FAILURE_LIMIT, 40 - services.CLIENT_FAILURE_LIMIT)

@@ -100,6 +100,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "admin:login"
+# A form posted without its CSRF token gets a page that says what to do, not Django's.
+CSRF_FAILURE_VIEW = "invitations.views.register.csrf_failure"
 LOGIN_REDIRECT_URL = "contracts:organisation_list"
 
 LANGUAGE_CODE = "en-gb"
@@ -140,6 +142,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {
+    # Exact names win over the patterns: a confirmation email never waits for a batch.
+    "invitations.tasks.send_booking_confirmation": {"queue": "default"},
     "invitations.tasks.*": {"queue": "generation"},
     "passes.tasks.*": {"queue": "generation"},
 }
@@ -170,6 +174,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # API clients redeeming codes are limited per token (not locked out by refusals).
+    "DEFAULT_THROTTLE_RATES": {"codes": env.str("CODES_API_RATE", default="1200/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voucherdesk API",
@@ -189,6 +195,11 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Pass PINs are stored as HMAC-SHA256 with this key, which is not in the database.
 # Default: derived from SECRET_KEY; set it to keep PINs valid across SECRET_KEY rotations.
 PIN_HASH_KEY = env.str("PIN_HASH_KEY", default="") or f"pins:{SECRET_KEY}"
+# The public registration page: after this many failed attempts from one address (or on
+# one code) within the window, in seconds, attempts are refused until the window ends.
+REGISTER_FAILURE_LIMIT = env.int("REGISTER_FAILURE_LIMIT", default=10)
+REGISTER_CODE_FAILURE_LIMIT = env.int("REGISTER_CODE_FAILURE_LIMIT", default=20)
+REGISTER_FAILURE_WINDOW = env.int("REGISTER_FAILURE_WINDOW", default=600)
 # The payment step of the gift landing page; the default takes no money (test mode).
 PASS_PAYMENT_BACKEND = env.str("PASS_PAYMENT_BACKEND", default="passes.payments.TestPayments")
 # With DEBUG=False the test payment step sells nothing unless this is set, knowingly.

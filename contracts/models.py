@@ -59,6 +59,12 @@ class Contract(models.Model):
         default=Identifier.ID,
         help_text="How a participant CSV import recognises participants already on the contract.",
     )
+    is_closed_group = models.BooleanField(
+        "Closed group",
+        default=False,
+        help_text="Only people on the participant list can book, with the email address "
+        "it holds for them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -149,6 +155,14 @@ class Participant(models.Model):
     group = models.CharField(max_length=100, blank=True)
     region = models.CharField(max_length=100, blank=True)
     notes = models.TextField(blank=True)
+    # The account a booking created or linked, which holds the contract's access.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="participations",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -1,5 +1,8 @@
+import secrets
+
 from django import forms
 from django.conf import settings
+from django.core import signing
 
 from contracts.forms import WIDTH_CHOICES
 from contracts.models import Contract
@@ -165,3 +168,73 @@ class ParticipantUploadForm(forms.Form):
             ("", f"Contract default ({contract.default_code_width})"),
             *WIDTH_CHOICES,
         ]
+
+
+class CodeEntryForm(forms.Form):
+    code = forms.CharField(
+        label="Invitation code",
+        max_length=200,
+        error_messages={"required": "Enter your invitation code."},
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )
+
+
+class BookingForm(forms.Form):
+    """The booking form of the registration page; an assigned code fixes all but the phone."""
+
+    first_name = forms.CharField(max_length=100, label="First name")
+    last_name = forms.CharField(max_length=100, label="Last name")
+    email = forms.EmailField(label="Email", max_length=254)
+    phone = forms.CharField(
+        max_length=40, required=False, label="Phone", widget=forms.TextInput(attrs={"type": "tel"})
+    )
+    date_of_birth = forms.DateField(required=False, widget=DateInput(), label="Date of birth")
+    region = forms.CharField(max_length=100, required=False, label="Region")
+    group = forms.CharField(max_length=100, required=False, label="Group / department")
+    create_account = forms.BooleanField(
+        required=False,
+        label="Create an account with this email address",
+        help_text="We email you a link to set its password; your bookings show there.",
+    )
+    # A one-time token, signed: a double click or a retried POST finds the first booking.
+    token = forms.CharField(widget=forms.HiddenInput())
+
+    def __init__(self, *args, code: InvitationCode, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        person = code.participant
+        if person is not None:
+            for name in ("first_name", "last_name", "email", "date_of_birth"):
+                self.fields[name].disabled = True
+                self.fields[name].required = False
+                self.initial[name] = getattr(person, name)
+            self.initial.setdefault("phone", person.phone)
+            self.fields["email"].help_text = "The address your invitation was sent to."
+            del self.fields["region"], self.fields["group"]
+        else:
+            if not code.regions:
+                del self.fields["region"]
+            if not code.groups:
+                del self.fields["group"]
+
+    def clean_token(self) -> str:
+        try:
+            return signing.loads(self.cleaned_data["token"], salt=TOKEN_SALT, max_age=TOKEN_AGE)
+        except signing.BadSignature:
+            raise forms.ValidationError(
+                "This form was changed or has expired. Reload the page and book again."
+            ) from None
+
+
+TOKEN_SALT = "invitations.booking-form"
+TOKEN_AGE = 24 * 3600
+
+
+def booking_form_token() -> str:
+    return signing.dumps(secrets.token_urlsafe(18), salt=TOKEN_SALT)

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from contracts.models import Contract, ContractPrice, Participant
 from core.codes import MAX_PREFIX_LENGTH, MAX_WIDTH
+from core.money import amount_field, currency_field
 from core.progress import BatchProgress
 
 CODE_MAX_LENGTH = MAX_PREFIX_LENGTH + MAX_WIDTH
@@ -20,7 +21,7 @@ def code_state(
     is_archived: bool,
     status: str,
     uses: int,
-    max_uses: int,
+    max_uses: int | None,
     valid_from: date | None,
     valid_until: date | None,
     today: date,
@@ -30,13 +31,24 @@ def code_state(
         return "Archived"
     if status == InvitationCode.Status.REVOKED:
         return "Revoked"
-    if uses >= max_uses:
+    if max_uses is not None and uses >= max_uses:
         return "Used"
     if valid_until and valid_until < today:
         return "Expired"
     if valid_from and valid_from > today:
         return "Not yet valid"
     return "Active"
+
+
+def split_names(text: str) -> list[str]:
+    """A rule's list of regions or groups, as staff typed it: separated by commas."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def join_names(names: list[str] | str) -> str:
+    if isinstance(names, str):
+        names = split_names(names)
+    return ", ".join(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 
 class CodeBatch(BatchProgress, models.Model):
@@ -58,6 +70,9 @@ class CodeBatch(BatchProgress, models.Model):
     max_uses = models.PositiveIntegerField(default=1)
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
+    allowed_regions = models.CharField(max_length=500, blank=True, default="")
+    allowed_groups = models.CharField(max_length=500, blank=True, default="")
+    one_per_person = models.BooleanField(default=True)
     note = models.CharField(max_length=500, blank=True)
     participant_import = models.ForeignKey(
         "ParticipantImport",
@@ -132,9 +147,24 @@ class InvitationCode(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     is_archived = models.BooleanField(default=False)
     uses = models.PositiveIntegerField(default=0)
-    max_uses = models.PositiveIntegerField(default=1)
+    # Blank: no limit (a shared code for a whole group may have none).
+    max_uses = models.PositiveIntegerField(default=1, null=True, blank=True)
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
+    # Code rules. Columns have database defaults, so the bulk inserts may leave them out.
+    # A list of names separated by commas; empty allows every region (or group).
+    allowed_regions = models.CharField(max_length=500, blank=True, default="", db_default="")
+    allowed_groups = models.CharField(max_length=500, blank=True, default="", db_default="")
+    one_per_person = models.BooleanField(
+        "One booking per person",
+        default=True,
+        db_default=True,
+        help_text="Refuse a booking when the person already holds one on this contract.",
+    )
+    # A shared code is chosen by staff (an event's or a whole group's code); `label` keeps
+    # their spelling for display, while `code` holds it normalised for the lookup.
+    is_shared = models.BooleanField(default=False, db_default=False)
+    label = models.CharField(max_length=CODE_MAX_LENGTH, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords(excluded_fields=["created_at"])
 
@@ -188,6 +218,23 @@ class InvitationCode(models.Model):
     @property
     def is_used(self) -> bool:
         return self.uses > 0
+
+    @property
+    def display(self) -> str:
+        """The code as staff and participants read it: a shared code in staff's spelling."""
+        return self.label or self.code
+
+    @property
+    def regions(self) -> list[str]:
+        return split_names(self.allowed_regions)
+
+    @property
+    def groups(self) -> list[str]:
+        return split_names(self.allowed_groups)
+
+    @property
+    def uses_left(self) -> int | None:
+        return None if self.max_uses is None else max(self.max_uses - self.uses, 0)
 
 
 class ParticipantImport(models.Model):
@@ -246,3 +293,154 @@ class ParticipantImport(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in (self.Status.VALIDATING, self.Status.IMPORTING)
+
+
+class Booking(models.Model):
+    """A redemption of an invitation code: an appointment for the code's product and price.
+
+    Append-only: a booking is never deleted; voiding it adds a BookingVoid and marks it.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Booked"
+        VOIDED = "voided", "Voided"
+
+    class Channel(models.TextChoices):
+        WEB = "web", "Registration page"
+        API = "api", "API"
+
+    reference = models.CharField(max_length=16, unique=True)
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="bookings")
+    code = models.ForeignKey(InvitationCode, on_delete=models.PROTECT, related_name="bookings")
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="bookings")
+    price = models.ForeignKey(ContractPrice, on_delete=models.PROTECT, related_name="bookings")
+    # The price as it was booked; the contract's price may change later.
+    amount = amount_field()
+    currency = currency_field()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # The code's "one booking per person" rule when it was booked.
+    exclusive = models.BooleanField(default=True)
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.WEB)
+    # The form's token or the API client's Idempotency-Key (namespaced): a retry finds
+    # the booking it made instead of making another.
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("void_booking", "Can void a booking")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "participant"],
+                condition=Q(status="active"),
+                name="one_active_booking_per_code_and_participant",
+            ),
+            models.UniqueConstraint(
+                fields=["contract", "participant"],
+                condition=Q(status="active", exclusive=True),
+                name="one_exclusive_booking_per_contract_and_participant",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contract", "-id"], name="booking_contract_newest"),
+            models.Index(fields=["participant", "status"], name="booking_participant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class BookingVoid(models.Model):
+    """Staff voided a booking, with a reason; the use goes back to the code if it still can."""
+
+    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="void")
+    reason = models.TextField()
+    use_freed = models.BooleanField(default=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    voided_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Void of {self.booking}"
+
+
+class RedemptionAttempt(models.Model):
+    """Every attempt to book with a code, successful or not: the record for disputes."""
+
+    class Result(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        REPLAYED = "replayed", "Repeated request (first booking returned)"
+        MALFORMED = "malformed", "Not a code"
+        TYPO = "typo", "Typo (check symbol)"
+        UNKNOWN = "unknown", "Unknown code"
+        NOT_YET_VALID = "not_yet_valid", "Not yet valid"
+        EXPIRED = "expired", "Expired"
+        USED_UP = "used_up", "Already used"
+        REVOKED = "revoked", "Revoked"
+        CONTRACT_INACTIVE = "contract_inactive", "Contract not active"
+        REGION = "region", "Region not allowed"
+        GROUP = "group", "Group not allowed"
+        ALREADY_BOOKED = "already_booked", "Already booked on this contract"
+        NOT_ON_LIST = "not_on_list", "Not on the closed group's list"
+        THROTTLED = "throttled", "Too many attempts"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(max_length=5, choices=Booking.Channel.choices)
+    result = models.CharField(max_length=20, choices=Result.choices)
+    code_typed = models.CharField(max_length=64, blank=True)
+    # Nullable and without database constraints: the log outlives what it mentions.
+    code = models.ForeignKey(
+        InvitationCode,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    contract = models.ForeignKey(
+        Contract,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    booking = models.ForeignKey(
+        Booking,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    email = models.CharField(max_length=254, blank=True)
+    address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["contract", "-id"], name="attempt_contract_newest"),
+            models.Index(fields=["code", "-id"], name="attempt_code_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.code_typed} {self.result}"
+
+    @property
+    def is_success(self) -> bool:
+        return self.result in (self.Result.BOOKED, self.Result.REPLAYED)

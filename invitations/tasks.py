@@ -35,3 +35,11 @@ def run_participant_import(import_id: int) -> str:
 def expire_participant_imports() -> int:
     """Daily: forget uploads checked but never imported (their files hold personal data)."""
     return services.participant_imports_expire()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_booking_confirmation(booking_id: int, set_password_user_id: int | None = None) -> bool:
+    """Email a booking's confirmation (on the default queue, never behind a long batch)."""
+    return services.booking_confirmation_send(
+        booking_id=booking_id, set_password_user_id=set_password_user_id
+    )

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
+from core.codes import draw_codes
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -75,3 +76,14 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
     first_name = "Alex"
     last_name = factory.Sequence(lambda n: f"Person{n}")
     email = factory.Sequence(lambda n: f"person{n}@example.com")
+
+
+class InvitationCodeFactory(factory.django.DjangoModelFactory):
+    """A single-use code of width 8 with a valid check symbol, on the price's contract."""
+
+    class Meta:
+        model = "invitations.InvitationCode"
+
+    price = factory.SubFactory(ContractPriceFactory)
+    contract = factory.LazyAttribute(lambda c: c.price.contract)
+    code = factory.LazyAttribute(lambda c: draw_codes(c.contract.invitation_prefix, 8, 1)[0])

@@ -1,7 +1,7 @@
 """Every write to invitation codes, and to participants where codes are involved.
 
 `generation` makes and edits codes; `participants` issues codes to participants and
-runs the participant CSV import.
+runs the participant CSV import; `redemption` books with codes, refuses, voids and logs.
 """
 
 from invitations.services.generation import (
@@ -21,19 +21,47 @@ from invitations.services.participants import (
     participant_import_validate,
     participant_imports_expire,
 )
+from invitations.services.redemption import (
+    Client,
+    Details,
+    IdempotencyConflict,
+    RedemptionRefused,
+    attempt_record,
+    booking_confirmation_send,
+    booking_redeem,
+    booking_void,
+    code_check,
+    code_find,
+    code_refusal,
+    contract_access_group,
+    shared_code_create,
+)
 
 __all__ = [
+    "Client",
     "CodeAlreadyHeld",
+    "Details",
+    "IdempotencyConflict",
+    "RedemptionRefused",
+    "attempt_record",
+    "booking_confirmation_send",
+    "booking_redeem",
+    "booking_void",
     "code_archive",
     "code_batch_create",
     "code_batch_generate",
+    "code_check",
     "code_delete",
+    "code_find",
+    "code_refusal",
     "code_revoke",
     "code_update",
+    "contract_access_group",
     "participant_code_generate",
     "participant_import_complete",
     "participant_import_run",
     "participant_import_upload",
     "participant_import_validate",
     "participant_imports_expire",
+    "shared_code_create",
 ]

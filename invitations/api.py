@@ -1,0 +1,154 @@
+"""The code API: validate and redeem, thin views over invitations.services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from core import throttle
+from invitations import services
+from invitations.models import Booking
+from invitations.serializers import (
+    BookingOutput,
+    CodeRedeemInput,
+    CodeValidateInput,
+    CodeValidateOutput,
+    RefusalOutput,
+)
+from invitations.services import Client, Details, RedemptionRefused
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 80 characters unique to this booking. Sent again with the same body, "
+    "the first booking is returned (201, `Idempotent-Replayed: true`) and no use is taken "
+    "twice; with another body, 409.",
+)
+KEY_MAX = 80
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "region", "group")
+
+
+class CodesApi(APIView):
+    """Limited per token (CODES_API_RATE); refusals never lock a client out."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "codes"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if not request.user.has_perm("invitations.add_booking"):
+            raise PermissionDenied(
+                "Booking with codes needs the “Can add booking” permission (roles Administrator, "
+                "Contract manager, Support)."
+            )
+
+
+def _details(data: dict) -> Details:
+    return Details(
+        **{
+            name: data.get(name) or ("" if name != "date_of_birth" else None)
+            for name in PERSON_FIELDS
+        }
+    )
+
+
+class CodeValidateApi(CodesApi):
+    @extend_schema(
+        request=CodeValidateInput,
+        responses=CodeValidateOutput,
+        summary="Whether a code can be booked with now, and why not (changes nothing)",
+    )
+    def post(self, request: Request) -> Response:
+        data = CodeValidateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        person = _details(values) if any(values.get(n) for n in PERSON_FIELDS) else None
+        found = None
+        try:
+            found = services.code_check(code=values["code"], details=person)
+        except RedemptionRefused as exc:
+            found, reason, detail = exc.code, exc.reason, exc.message
+        else:
+            reason, detail = None, "The code can be booked with."
+        return Response(
+            CodeValidateOutput(
+                {
+                    "valid": reason is None,
+                    "reason": reason,
+                    "detail": detail,
+                    "code": found.display if found else None,
+                    "contract": found.contract.name if found else None,
+                    "product": found.price.product.name if found else None,
+                    "price": found.price.amount if found else None,
+                    "currency": found.price.currency if found else None,
+                    "uses_left": found.uses_left if found else None,
+                    "assigned": bool(found and found.participant_id),
+                }
+            ).data
+        )
+
+
+class CodeRedeemApi(CodesApi):
+    @extend_schema(
+        request=CodeRedeemInput,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: BookingOutput,
+            400: OpenApiResponse(description="Invalid input; nothing was booked"),
+            409: OpenApiResponse(description="The Idempotency-Key was used for another request"),
+            422: OpenApiResponse(RefusalOutput, description="Refused, with the reason"),
+        },
+        summary="Book with a code for a person: exactly once",
+    )
+    def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > KEY_MAX:
+            return Response(
+                {"detail": f"The Idempotency-Key can have at most {KEY_MAX} characters."},
+                status=400,
+            )
+        data = CodeRedeemInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        body = json.dumps(values, sort_keys=True, default=str)
+        client = Client(
+            channel=Booking.Channel.API,
+            address=throttle.client_address(request._request),
+            user_agent=request.headers.get("User-Agent", ""),
+            user=request.user,
+        )
+        try:
+            booking = services.booking_redeem(
+                code=values["code"],
+                details=_details(values),
+                client=client,
+                # Per client: one integration's keys never meet another's.
+                idempotency_key=f"api:{request.user.pk}:{key}" if key else "",
+                request_hash=hashlib.sha256(body.encode()).hexdigest(),
+                create_account=values["create_account"],
+            )
+        except services.IdempotencyConflict as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        except RedemptionRefused as exc:
+            return Response(
+                {"detail": exc.message, "reason": exc.reason},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        except ValidationError as exc:
+            return Response(exc.message_dict, status=400)
+        response = Response(BookingOutput(booking).data, status=201)
+        if booking.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response

@@ -1,0 +1,683 @@
+"""Redeeming invitation codes: booking exactly once, refusing with a reason, voiding.
+
+A booking is one conditional UPDATE of the code's use count plus the booking's insert,
+in one transaction (ARCHITECTURE §4). Everything read before the UPDATE only serves
+to refuse early with a specific message; the UPDATE alone decides whether a use is
+left, and unique constraints on the booking back the "only once" rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.formats import date_format
+from django.utils.http import urlsafe_base64_encode
+
+from contracts.models import Contract, Participant
+from contracts.services import participant_create
+from core import codes as codelib
+from core import throttle
+from core.errors import DomainError
+from core.locks import advisory_xact_lock
+from invitations.models import (
+    CODE_MAX_LENGTH,
+    Booking,
+    BookingVoid,
+    InvitationCode,
+    RedemptionAttempt,
+    join_names,
+)
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | None
+Result = RedemptionAttempt.Result
+
+# Longer than this, typed text is not a code; the log keeps at most this much of it.
+TYPED_MAX = 64
+SHARED_CODE_MIN_LENGTH = 10
+
+
+class RedemptionRefused(DomainError):
+    """A code cannot be booked with, for `reason` (a RedemptionAttempt.Result)."""
+
+    def __init__(self, message: str, *, reason: str, code: InvitationCode | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the person booking entered; for an assigned code only the phone is taken."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    phone: str = ""
+    date_of_birth: date | None = None
+    region: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking, for the log: the channel, address, browser or API token's user."""
+
+    channel: str = Booking.Channel.WEB
+    address: str = ""
+    user_agent: str = ""
+    user: AbstractBaseUser | None = field(default=None)
+
+
+# --- Reading a code ------------------------------------------------------------------
+
+
+def code_read(raw: str) -> str:
+    """The typed code normalised, or a refusal when it cannot be a code at all.
+
+    A generated code's check symbol catches a typo here, before any lookup; only text
+    long enough to be a shared code (which has no check symbol) is looked up further.
+    """
+    typed = (raw or "").strip()
+    if not typed:
+        raise RedemptionRefused("Enter your invitation code.", reason=Result.MALFORMED)
+    code = codelib.normalise(typed)
+    if len(typed) > TYPED_MAX or len(code) > CODE_MAX_LENGTH:
+        raise RedemptionRefused(
+            "This is longer than any invitation code: please check what you entered.",
+            reason=Result.MALFORMED,
+        )
+    if not (code.isascii() and code.isalnum()):
+        raise RedemptionRefused(
+            "Invitation codes use only the letters A–Z and the digits 0–9: "
+            "please check what you entered.",
+            reason=Result.MALFORMED,
+        )
+    return code
+
+
+TYPO = "This code has a typo: please check it against your invitation."
+
+
+def code_find(raw: str) -> InvitationCode:
+    """The code typed in `raw`, with its contract, price and participant; or a refusal."""
+    code = code_read(raw)
+    codes = InvitationCode.objects.select_related("contract", "price__product", "participant")
+    if codelib.has_valid_check(code):
+        found = codes.filter(code=code).first()
+    elif len(code) >= SHARED_CODE_MIN_LENGTH:
+        found = codes.filter(code=code, is_shared=True).first()
+        if found is None:
+            raise RedemptionRefused(TYPO, reason=Result.TYPO)
+    else:
+        raise RedemptionRefused(TYPO, reason=Result.TYPO)
+    if found is None:
+        raise RedemptionRefused(
+            "We could not find this code. Please check it against your invitation.",
+            reason=Result.UNKNOWN,
+        )
+    return found
+
+
+def _day(value: date) -> str:
+    return date_format(value, "j F Y")
+
+
+def code_refusal(code: InvitationCode, *, today: date | None = None) -> RedemptionRefused | None:
+    """Why the code itself cannot be booked with now, whoever asks; None when it can."""
+    today = today or timezone.localdate()
+    contract = code.contract
+    if contract.status != Contract.Status.ACTIVE:
+        state = "are not open yet" if contract.status == Contract.Status.DRAFT else "are closed"
+        return RedemptionRefused(
+            f"Bookings for {contract.name} {state}.", reason=Result.CONTRACT_INACTIVE, code=code
+        )
+    if code.status == InvitationCode.Status.REVOKED or code.is_archived:
+        return RedemptionRefused(
+            "This code has been withdrawn and can no longer be used.",
+            reason=Result.REVOKED,
+            code=code,
+        )
+    if code.max_uses is not None and code.uses >= code.max_uses:
+        message = (
+            "Already used: this code has been used for a booking."
+            if code.max_uses == 1
+            else f"Already used: this code has been used {code.max_uses} times, its limit."
+        )
+        return RedemptionRefused(message, reason=Result.USED_UP, code=code)
+    if code.valid_from and code.valid_from > today:
+        return RedemptionRefused(
+            f"This code can be used from {_day(code.valid_from)}.",
+            reason=Result.NOT_YET_VALID,
+            code=code,
+        )
+    if code.valid_until and code.valid_until < today:
+        return RedemptionRefused(
+            f"This code expired on {_day(code.valid_until)}.", reason=Result.EXPIRED, code=code
+        )
+    return None
+
+
+def _rules_refusal(code: InvitationCode, *, region: str, group: str) -> RedemptionRefused | None:
+    regions = {name.casefold() for name in code.regions}
+    if regions and region.strip().casefold() not in regions:
+        where = f" ({region.strip()})" if region.strip() else ""
+        return RedemptionRefused(
+            f"This code is not valid for your region{where}. It is for: {', '.join(code.regions)}.",
+            reason=Result.REGION,
+            code=code,
+        )
+    groups = {name.casefold() for name in code.groups}
+    if groups and group.strip().casefold() not in groups:
+        which = f" ({group.strip()})" if group.strip() else ""
+        return RedemptionRefused(
+            f"This code is not valid for your group{which}. It is for: {', '.join(code.groups)}.",
+            reason=Result.GROUP,
+            code=code,
+        )
+    return None
+
+
+def _known_participant(code: InvitationCode, details: Details) -> Participant | None:
+    """Who books: the code's participant, else the contract's participant with the email."""
+    if code.participant_id:
+        return code.participant
+    email = details.email.strip()
+    if not email:
+        return None
+    return code.contract.participants.filter(email__iexact=email).order_by("id").first()
+
+
+def _person_refusal(
+    code: InvitationCode, participant: Participant | None, details: Details
+) -> RedemptionRefused | None:
+    if participant is None and code.contract.is_closed_group:
+        return RedemptionRefused(
+            f"Bookings for {code.contract.name} are for a closed group, and "
+            f"{details.email.strip() or 'this email address'} is not on its list. Use the email "
+            "address your invitation was sent to.",
+            reason=Result.NOT_ON_LIST,
+            code=code,
+        )
+    if participant is not None:
+        refusal = _rules_refusal(code, region=participant.region, group=participant.group)
+    else:
+        refusal = _rules_refusal(code, region=details.region, group=details.group)
+    if refusal or participant is None:
+        return refusal
+    bookings = participant.bookings.filter(status=Booking.Status.ACTIVE)
+    if code.one_per_person and bookings.filter(contract=code.contract_id).exists():
+        return RedemptionRefused(
+            f"{participant.full_name} already has a booking for {code.contract.name}: "
+            "one booking per person.",
+            reason=Result.ALREADY_BOOKED,
+            code=code,
+        )
+    if bookings.filter(code=code).exists():
+        return RedemptionRefused(
+            f"{participant.full_name} has already booked with this code.",
+            reason=Result.ALREADY_BOOKED,
+            code=code,
+        )
+    return None
+
+
+def code_check(*, code: str, details: Details | None = None) -> InvitationCode:
+    """Whether `code` can be booked with now (by the person in `details`, when given).
+
+    Changes nothing; returns the code, or raises RedemptionRefused with the reason.
+    """
+    found = code_find(code)
+    refusal = code_refusal(found)
+    if refusal is None and details is not None:
+        refusal = _person_refusal(found, _known_participant(found, details), details)
+    if refusal:
+        raise refusal
+    return found
+
+
+# --- Booking --------------------------------------------------------------------------
+
+
+def booking_redeem(
+    *,
+    code: str,
+    details: Details,
+    client: Client,
+    idempotency_key: str = "",
+    request_hash: str = "",
+    create_account: bool = False,
+) -> Booking:
+    """Book the code's product for a person: exactly once, whatever runs at the same time.
+
+    A booking already made with `idempotency_key` is returned (marked `replayed`) rather
+    than made again; with another `request_hash` it is refused (IdempotencyConflict).
+    Every attempt is logged, refusals included.
+    """
+    try:
+        booking = _redeem(
+            code=code,
+            details=details,
+            client=client,
+            idempotency_key=idempotency_key or None,
+            request_hash=request_hash,
+            create_account=create_account,
+        )
+    except RedemptionRefused as exc:
+        attempt_record(
+            client=client,
+            typed=code,
+            result=exc.reason,
+            code=exc.code,
+            email=details.email,
+            message=exc.message,
+        )
+        raise
+    attempt_record(
+        client=client,
+        typed=code,
+        result=Result.REPLAYED if booking.replayed else Result.BOOKED,
+        code=booking.code,
+        booking=booking,
+        email=booking.participant.email,
+    )
+    return booking
+
+
+class IdempotencyConflict(DomainError):
+    """An idempotency key sent again with a different request."""
+
+
+def _replay(key: str | None, request_hash: str) -> Booking | None:
+    if not key:
+        return None
+    booking = (
+        Booking.objects.select_related("code", "contract", "participant", "price__product")
+        .filter(idempotency_key=key)
+        .first()
+    )
+    if booking is None:
+        return None
+    if request_hash and booking.request_hash and booking.request_hash != request_hash:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was used for another request; send a new key for a new booking."
+        )
+    booking.replayed = True
+    return booking
+
+
+def _redeem(
+    *,
+    code: str,
+    details: Details,
+    client: Client,
+    idempotency_key: str | None,
+    request_hash: str,
+    create_account: bool,
+) -> Booking:
+    replayed = _replay(idempotency_key, request_hash)
+    if replayed:
+        return replayed
+    found = code_find(code)
+    refusal = code_refusal(found)
+    if refusal:
+        raise refusal
+    _check_details(found, details)
+    try:
+        with transaction.atomic():
+            booking = _book(found, details, client, idempotency_key, request_hash, create_account)
+    except RedemptionRefused:
+        # A double click whose first request won the last use: the first booking stands.
+        replayed = _replay(idempotency_key, request_hash)
+        if replayed:
+            return replayed
+        raise
+    except IntegrityError:
+        replayed = _replay(idempotency_key, request_hash)
+        if replayed:
+            return replayed
+        raise
+    booking.replayed = False
+    return booking
+
+
+def _check_details(code: InvitationCode, details: Details) -> None:
+    """Field errors in what the person entered; the code is not touched when any is found."""
+    errors: dict[str, str] = {}
+    email = details.email.strip()
+    if code.participant_id:
+        if email and email.casefold() != code.participant.email.casefold():
+            errors["email"] = (
+                "This invitation was issued to another email address, which cannot be changed."
+            )
+    else:
+        for name in ("first_name", "last_name", "email"):
+            if not getattr(details, name).strip():
+                errors[name] = "This field is required."
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                errors["email"] = "Enter a valid email address."
+    if len(details.phone.strip()) > 40:
+        errors["phone"] = "Enter at most 40 characters."
+    born = details.date_of_birth
+    if born and born > timezone.localdate():
+        errors["date_of_birth"] = "The date of birth is in the future."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _book(
+    code: InvitationCode,
+    details: Details,
+    client: Client,
+    idempotency_key: str | None,
+    request_hash: str,
+    create_account: bool,
+) -> Booking:
+    contract = code.contract
+    if not code.participant_id and details.email:
+        # Two first bookings with one email at once would each add the person.
+        advisory_xact_lock(f"participant:{contract.pk}:{details.email.strip().casefold()}")
+    participant = _known_participant(code, details)
+    if participant is not None:
+        # Serialises this person's bookings: "one per person" is checked under the lock.
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    refusal = _person_refusal(code, participant, details)
+    if refusal:
+        raise refusal
+    if participant is None:
+        participant = participant_create(
+            actor=_actor(client),
+            contract=contract,
+            first_name=details.first_name,
+            last_name=details.last_name,
+            email=details.email,
+            phone=details.phone,
+            date_of_birth=details.date_of_birth,
+            region=details.region,
+            group=details.group,
+        )
+    elif details.phone.strip() and details.phone.strip() != participant.phone:
+        participant.phone = details.phone.strip()
+        participant.save(update_fields=["phone"])
+    account_created = False
+    if create_account:
+        account_created = _account_link(participant)
+    today = timezone.localdate()
+    # The one statement that decides: a use is taken only if one is left, now.
+    taken = (
+        InvitationCode.objects.filter(
+            pk=code.pk, status=InvitationCode.Status.ACTIVE, is_archived=False
+        )
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .update(uses=F("uses") + 1)
+    )
+    if not taken:
+        code.refresh_from_db(fields=["status", "is_archived", "uses", "max_uses"])
+        raise code_refusal(code, today=today) or RedemptionRefused(
+            "This code can no longer be used.", reason=Result.USED_UP, code=code
+        )
+    booking = Booking.objects.create(
+        reference=codelib.draw_codes("", 10, 1)[0],
+        contract=contract,
+        code=code,
+        participant=participant,
+        price=code.price,
+        amount=code.price.amount,
+        currency=code.price.currency,
+        exclusive=code.one_per_person,
+        channel=client.channel,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        created_by=_actor(client),
+    )
+    booking_id, user_id = booking.pk, participant.user_id
+    from invitations.tasks import send_booking_confirmation
+
+    transaction.on_commit(
+        lambda: send_booking_confirmation.delay(
+            booking_id, set_password_user_id=user_id if account_created else None
+        )
+    )
+    return booking
+
+
+def _actor(client: Client) -> User:
+    user = client.user
+    return user if user is not None and user.is_authenticated else None
+
+
+def contract_access_group(contract: Contract) -> Group:
+    """The group whose members may use what the contract gives (one per contract)."""
+    group, _ = Group.objects.get_or_create(name=f"Contract {contract.pk} participants")
+    return group
+
+
+def _account_link(participant: Participant) -> bool:
+    """Link the participant to the account with their email, or make one; True when made.
+
+    A new account has no password: the confirmation email carries a link to set one.
+    """
+    users = get_user_model().objects
+    email = participant.email.strip().lower()
+    created = False
+    user = (
+        participant.user
+        or users.filter(Q(email__iexact=email) | Q(username__iexact=email)).order_by("id").first()
+    )
+    if user is None:
+        user = users.create_user(username=email[:150], email=email, password=None)
+        user.first_name, user.last_name = participant.first_name, participant.last_name
+        user.save(update_fields=["first_name", "last_name"])
+        created = True
+    if participant.user_id != user.pk:
+        participant.user = user
+        participant.save(update_fields=["user"])
+    user.groups.add(contract_access_group(participant.contract))
+    return created
+
+
+# --- Voiding -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_void(*, actor: User, booking: Booking, reason: str) -> BookingVoid:
+    """Void a booking with a reason; its use goes back to the code while the code is valid.
+
+    Nothing is deleted: the booking is marked and the void recorded beside it.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the booking is voided; it is kept on record."})
+    booking = Booking.objects.select_for_update().select_related("code").get(pk=booking.pk)
+    if booking.status == Booking.Status.VOIDED:
+        raise DomainError(f"Booking {booking.reference} is already voided.")
+    today = timezone.localdate()
+    freed = bool(
+        InvitationCode.objects.filter(
+            pk=booking.code_id,
+            status=InvitationCode.Status.ACTIVE,
+            is_archived=False,
+            uses__gt=0,
+        )
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .update(uses=F("uses") - 1)
+    )
+    booking.status = Booking.Status.VOIDED
+    booking.save(update_fields=["status"])
+    return BookingVoid.objects.create(
+        booking=booking, reason=reason[:2000], use_freed=freed, voided_by=actor
+    )
+
+
+# --- Shared codes --------------------------------------------------------------------
+
+
+@transaction.atomic
+def shared_code_create(
+    *,
+    actor: User,
+    contract: Contract,
+    code: str,
+    price,
+    max_uses: int | None,
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    allowed_regions: str = "",
+    allowed_groups: str = "",
+    one_per_person: bool = True,
+) -> InvitationCode:
+    """Add a code chosen by staff for a whole group or an event, with an optional use limit."""
+    label = "".join((code or "").split()).replace("-", "").upper()
+    errors: dict[str, str] = {}
+    if len(label) < SHARED_CODE_MIN_LENGTH:
+        errors["code"] = f"A shared code needs at least {SHARED_CODE_MIN_LENGTH} characters."
+    elif len(label) > CODE_MAX_LENGTH:
+        errors["code"] = f"A shared code can have at most {CODE_MAX_LENGTH} characters."
+    elif not (label.isascii() and label.isalnum()):
+        errors["code"] = (
+            "Use only the letters A–Z and the digits 0–9 (spaces and hyphens are ignored)."
+        )
+    if price.contract_id != contract.pk:
+        errors["price"] = "Choose one of this contract's prices."
+    if max_uses is not None and max_uses < 1:
+        errors["max_uses"] = "Allow at least one use, or leave it blank for no limit."
+    if valid_from and valid_until and valid_until < valid_from:
+        errors["valid_until"] = "“Valid until” must be on or after “valid from”."
+    if errors:
+        raise ValidationError(errors)
+    if contract.status == Contract.Status.CLOSED:
+        raise DomainError(f"The contract {contract.name} is closed: no new codes can be added.")
+    normalised = codelib.normalise(label)
+    if InvitationCode.objects.filter(code=normalised).exists():
+        raise ValidationError({"code": f"The code {label} is taken: choose another."})
+    try:
+        with transaction.atomic():
+            return InvitationCode.objects.create(
+                code=normalised,
+                label=label if label != normalised else "",
+                is_shared=True,
+                contract=contract,
+                price=price,
+                max_uses=max_uses,
+                valid_from=valid_from if valid_from is not None else contract.start_date,
+                valid_until=valid_until if valid_until is not None else contract.end_date,
+                allowed_regions=join_names(allowed_regions),
+                allowed_groups=join_names(allowed_groups),
+                one_per_person=one_per_person,
+            )
+    except IntegrityError:
+        raise ValidationError({"code": f"The code {label} is taken: choose another."}) from None
+
+
+# --- The log -------------------------------------------------------------------------
+
+
+def attempt_record(
+    *,
+    client: Client,
+    typed: str,
+    result: str,
+    code: InvitationCode | None = None,
+    booking: Booking | None = None,
+    email: str = "",
+    message: str = "",
+) -> RedemptionAttempt:
+    """Log one attempt to book: when, from where, with what, and how it ended."""
+    user = _actor(client)
+    return RedemptionAttempt.objects.create(
+        channel=client.channel,
+        result=result,
+        code_typed=(typed or "").strip()[:TYPED_MAX],
+        code=code,
+        contract_id=code.contract_id if code is not None else None,
+        booking=booking,
+        email=(email or "").strip()[:254],
+        address=client.address[:64],
+        user_agent=client.user_agent[:300],
+        user=user,
+        message=message[:300],
+    )
+
+
+# --- Emails --------------------------------------------------------------------------
+
+
+def booking_confirmation_send(*, booking_id: int, set_password_user_id: int | None = None) -> bool:
+    """Email the participant their booking; a new account's email carries its password link."""
+    booking = Booking.objects.select_related(
+        "contract", "participant", "price__product", "code"
+    ).get(pk=booking_id)
+    password_link = ""
+    if set_password_user_id:
+        user = get_user_model().objects.filter(pk=set_password_user_id).first()
+        if user is not None and not user.has_usable_password():
+            path = reverse(
+                "register:set_password",
+                kwargs={
+                    "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                    "token": default_token_generator.make_token(user),
+                },
+            )
+            password_link = f"{settings.SITE_URL}{path}"
+    context = {"booking": booking, "password_link": password_link}
+    send_mail(
+        subject=f"Your booking {booking.reference}: {booking.price.product.name}",
+        message=render_to_string("invitations/email/booking_confirmation.txt", context),
+        from_email=None,
+        recipient_list=[booking.participant.email],
+    )
+    return True
+
+
+# --- Throttling the public page ------------------------------------------------------
+
+
+def public_attempt_open(*, client: Client, typed: str) -> None:
+    """Count an attempt from the public page before it is made, per address and per code.
+
+    Past the limit the attempt is refused (and logged) without a lookup. A successful
+    attempt is given back with `public_attempt_close`, so only failures add up.
+    """
+    window = settings.REGISTER_FAILURE_WINDOW
+    limit = settings.REGISTER_FAILURE_LIMIT
+    by_address = throttle.take_attempt("register", client.address, window=window)
+    by_code = throttle.take_attempt("register-code", _code_key(typed), window=window)
+    if by_address > limit or by_code > settings.REGISTER_CODE_FAILURE_LIMIT:
+        minutes = max(window // 60, 1)
+        message = (
+            "Too many attempts that did not work. For your security, bookings with a code "
+            f"are paused here for up to {minutes} minutes; please try again later."
+        )
+        attempt_record(client=client, typed=typed, result=Result.THROTTLED, message=message)
+        raise RedemptionRefused(message, reason=Result.THROTTLED)
+
+
+def public_attempt_close(*, client: Client, typed: str) -> None:
+    """The attempt worked (or was only a form error): it does not count as a failure."""
+    throttle.forgive("register", client.address)
+    throttle.forgive("register-code", _code_key(typed))
+
+
+def _code_key(typed: str) -> str:
+    return codelib.normalise(typed)[:TYPED_MAX]

@@ -1,0 +1,184 @@
+"""The public registration page: enter a code, book, see the confirmation.
+
+No staff chrome, phone first. Every attempt is counted per address and per code and
+logged; the booking itself is `services.booking_redeem`.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+
+from core import throttle
+from core.forms import add_service_errors
+from invitations import services
+from invitations.forms import (
+    TOKEN_AGE,
+    TOKEN_SALT,
+    BookingForm,
+    CodeEntryForm,
+    booking_form_token,
+)
+from invitations.models import Booking, InvitationCode, RedemptionAttempt
+from invitations.services import Client, Details, RedemptionRefused
+
+CONFIRMATION_SALT = "invitations.booking-confirmation"
+Result = RedemptionAttempt.Result
+
+
+def _client(request: HttpRequest) -> Client:
+    return Client(
+        channel=Booking.Channel.WEB,
+        address=throttle.client_address(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        user=request.user,
+    )
+
+
+def _refused(request: HttpRequest, typed: str, refusal: RedemptionRefused) -> HttpResponse:
+    """The page again with the reason; a throttled client gets 429."""
+    status = 429 if refusal.reason == Result.THROTTLED else 200
+    form = CodeEntryForm(initial={"code": typed})
+    return render(
+        request,
+        "register/start.html",
+        {"form": form, "error": refusal.message, "reason": refusal.reason},
+        status=status,
+    )
+
+
+def _look_up(request: HttpRequest, typed: str) -> InvitationCode | RedemptionRefused:
+    """The code if it can be booked with now; a refusal (logged and counted) if not."""
+    client = _client(request)
+    try:
+        services.public_attempt_open(client=client, typed=typed)
+        code = services.code_find(typed)
+        refusal = services.code_refusal(code)
+        if refusal:
+            raise refusal
+    except RedemptionRefused as exc:
+        if exc.reason != Result.THROTTLED:
+            services.attempt_record(
+                client=client, typed=typed, result=exc.reason, code=exc.code, message=exc.message
+            )
+        return exc
+    services.public_attempt_close(client=client, typed=typed)
+    return code
+
+
+def register_start(request: HttpRequest) -> HttpResponse:
+    """Enter a code (for people who arrive without a booking link)."""
+    form = CodeEntryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        typed = form.cleaned_data["code"]
+        found = _look_up(request, typed)
+        if isinstance(found, RedemptionRefused):
+            return _refused(request, typed, found)
+        return redirect("register:book", code=found.display)
+    return render(request, "register/start.html", {"form": form})
+
+
+def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
+    """The booking link `/register/<code>/`: the product, the price and the booking form."""
+    if request.method == "POST":
+        # A double click or a retry of a form that booked: the first booking stands.
+        earlier = _earlier_booking(request)
+        if earlier is not None:
+            return _to_confirmation(earlier)
+    found = _look_up(request, code)
+    if isinstance(found, RedemptionRefused):
+        return _refused(request, code, found)
+    form = BookingForm(request.POST or None, code=found, initial={"token": booking_form_token()})
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            client = _client(request)
+            try:
+                services.public_attempt_open(client=client, typed=code)
+                booking = services.booking_redeem(
+                    code=code,
+                    details=_details(found, data),
+                    client=client,
+                    idempotency_key=f"web:{data['token']}",
+                    create_account=data.get("create_account", False),
+                )
+            except RedemptionRefused as exc:
+                return _refused(request, code, exc)
+            except ValidationError as exc:
+                services.public_attempt_close(client=client, typed=code)
+                add_service_errors(form, exc)
+            else:
+                services.public_attempt_close(client=client, typed=code)
+                return _to_confirmation(booking)
+        # Form errors do not touch the code; the same token is kept for the next try.
+        form.data = form.data.copy()
+        if "token" in form.errors:
+            form.data["token"] = booking_form_token()
+    return render(
+        request,
+        "register/book.html",
+        {"code": found, "form": form, "entry": CodeEntryForm()},
+    )
+
+
+def _details(code: InvitationCode, data: dict) -> Details:
+    if code.participant_id:
+        return Details(phone=data.get("phone", ""))
+    return Details(
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        email=data["email"],
+        phone=data.get("phone", ""),
+        date_of_birth=data.get("date_of_birth"),
+        region=data.get("region", ""),
+        group=data.get("group", ""),
+    )
+
+
+def _earlier_booking(request: HttpRequest) -> Booking | None:
+    try:
+        token = signing.loads(request.POST.get("token", ""), salt=TOKEN_SALT, max_age=TOKEN_AGE)
+    except signing.BadSignature:
+        return None
+    return Booking.objects.filter(idempotency_key=f"web:{token}").first()
+
+
+def _to_confirmation(booking: Booking) -> HttpResponse:
+    return redirect(
+        "register:booked", token=signing.dumps(booking.pk, salt=CONFIRMATION_SALT, compress=True)
+    )
+
+
+def register_booked(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirmation, behind a signed link only the booking's browser was sent to."""
+    try:
+        booking_id = signing.loads(token, salt=CONFIRMATION_SALT)
+    except signing.BadSignature:
+        return render(request, "register/start.html", {"form": CodeEntryForm()}, status=404)
+    booking = get_object_or_404(
+        Booking.objects.select_related("contract", "participant", "price__product", "code"),
+        pk=booking_id,
+    )
+    return render(request, "register/booked.html", {"booking": booking})
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The link in a new account's confirmation email: choose a password."""
+
+    template_name = "register/set_password.html"
+    success_url = reverse_lazy("register:set_password_done")
+    post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+
+
+def set_password_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "register/set_password_done.html")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its security token (an old tab, cookies off): say what to do."""
+    return render(request, "register/csrf_failure.html", status=403)

@@ -35,6 +35,12 @@ class ContractForm(forms.Form):
         label="Unique Identifier",
         help_text="How a participant CSV import recognises participants already on the contract.",
     )
+    is_closed_group = forms.BooleanField(
+        required=False,
+        label="Closed group",
+        help_text="Only people on the participant list can book, with the email address it "
+        "holds for them.",
+    )
 
 
 class PriceForm(forms.Form):

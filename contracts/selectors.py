@@ -94,4 +94,8 @@ def participant_deletion_refusal(*, participant: Participant) -> str | None:
     code_model = apps.get_model("invitations", "InvitationCode")
     if code_model.objects.filter(participant=participant).exists():
         return f"{participant.full_name} cannot be deleted: an invitation code is assigned to them."
+    if apps.get_model("invitations", "Booking").objects.filter(participant=participant).exists():
+        return (
+            f"{participant.full_name} cannot be deleted: they have booked, and bookings are kept."
+        )
     return None

@@ -116,6 +116,7 @@ def contract_create(
     currency: str = "EUR",
     default_code_width: int = 8,
     participant_identifier: str = Contract.Identifier.ID,
+    is_closed_group: bool = False,
 ) -> Contract:
     """Create a contract for an organisation; the prefix is normalised to the code alphabet."""
     code = _clean_code(code)
@@ -140,6 +141,7 @@ def contract_create(
             currency=currency,
             default_code_width=default_code_width,
             participant_identifier=participant_identifier,
+            is_closed_group=is_closed_group,
             created_by=actor,
         ),
     )
@@ -155,6 +157,7 @@ CONTRACT_EDITABLE = (
     "currency",
     "default_code_width",
     "participant_identifier",
+    "is_closed_group",
 )
 
 
@@ -224,6 +227,7 @@ def contract_duplicate(*, actor: User, contract: Contract) -> Contract:
             currency=contract.currency,
             default_code_width=contract.default_code_width,
             participant_identifier=contract.participant_identifier,
+            is_closed_group=contract.is_closed_group,
             created_by=actor,
         ),
     )

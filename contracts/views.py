@@ -128,6 +128,7 @@ def _contract_initial(contract: Contract) -> dict:
         "currency": contract.currency,
         "default_code_width": contract.default_code_width,
         "participant_identifier": contract.participant_identifier,
+        "is_closed_group": contract.is_closed_group,
     }
 
 

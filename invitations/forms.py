@@ -10,7 +10,30 @@ from core.forms import DateInput
 from invitations.models import InvitationCode
 
 
-class GenerateCodesForm(forms.Form):
+class CodeRulesForm(forms.Form):
+    """The code rules a batch, a shared code and one code's edit page all offer."""
+
+    allowed_regions = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Allowed regions",
+        help_text="Separated by commas; leave empty for every region.",
+    )
+    allowed_groups = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Allowed groups",
+        help_text="Separated by commas; leave empty for every group.",
+    )
+    one_per_person = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="One booking per person",
+        help_text="Refuse a booking when the person already holds one on this contract.",
+    )
+
+
+class GenerateCodesForm(CodeRulesForm):
     quantity = forms.IntegerField(
         min_value=1,
         max_value=settings.CODE_BATCH_MAX_QUANTITY,
@@ -48,6 +71,7 @@ class GenerateCodesForm(forms.Form):
     note = forms.CharField(
         max_length=500, required=False, help_text="Recorded with the batch, e.g. who it is for."
     )
+    field_order = ["quantity", "width", "price", "max_uses", "valid_from", "valid_until"]
 
     def __init__(self, *args, contract: Contract, **kwargs):
         kwargs.setdefault(
@@ -57,6 +81,7 @@ class GenerateCodesForm(forms.Form):
                 "max_uses": 1,
                 "valid_from": contract.start_date,
                 "valid_until": contract.end_date,
+                "one_per_person": True,
             },
         )
         super().__init__(*args, **kwargs)
@@ -66,12 +91,15 @@ class GenerateCodesForm(forms.Form):
             self.initial["price"] = prices[0].pk
 
 
-class CodeEditForm(forms.Form):
+class CodeEditForm(CodeRulesForm):
     price = forms.ModelChoiceField(queryset=None)
-    max_uses = forms.IntegerField(min_value=1, label="Max uses")
+    max_uses = forms.IntegerField(
+        min_value=1, required=False, label="Max uses", help_text="Leave empty for no limit."
+    )
     valid_from = forms.DateField(required=False, widget=DateInput())
     valid_until = forms.DateField(required=False, widget=DateInput())
     status = forms.ChoiceField(choices=InvitationCode.Status.choices)
+    field_order = ["price", "max_uses", "valid_from", "valid_until", "status"]
 
     def __init__(self, *args, code: InvitationCode, **kwargs):
         kwargs.setdefault(
@@ -82,10 +110,61 @@ class CodeEditForm(forms.Form):
                 "valid_from": code.valid_from,
                 "valid_until": code.valid_until,
                 "status": code.status,
+                "allowed_regions": code.allowed_regions,
+                "allowed_groups": code.allowed_groups,
+                "one_per_person": code.one_per_person,
             },
         )
         super().__init__(*args, **kwargs)
         self.fields["price"].queryset = code.contract.prices.select_related("product")
+
+
+class SharedCodeForm(CodeRulesForm):
+    code = forms.CharField(
+        max_length=60,
+        label="Shared code",
+        help_text="At least 10 letters and digits, chosen by you, e.g. SUMMERGALA2026. Anyone "
+        "who has it can book, up to the use limit.",
+        widget=forms.TextInput(attrs={"autofocus": True, "autocapitalize": "characters"}),
+    )
+    price = forms.ModelChoiceField(
+        queryset=None,
+        empty_label="— Select a price —",
+        error_messages={"required": "Select the price the code is for."},
+    )
+    max_uses = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Use limit",
+        help_text="How many bookings the code allows; leave empty for no limit.",
+    )
+    valid_from = forms.DateField(required=False, widget=DateInput())
+    valid_until = forms.DateField(required=False, widget=DateInput())
+    field_order = ["code", "price", "max_uses"]
+
+    def __init__(self, *args, contract: Contract, **kwargs) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "valid_from": contract.start_date,
+                "valid_until": contract.end_date,
+                "one_per_person": True,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        prices = contract.prices.select_related("product").order_by("price_code")
+        self.fields["price"].queryset = prices
+        if len(prices) == 1 and not self.is_bound:
+            self.initial["price"] = prices[0].pk
+
+
+class VoidBookingForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True}),
+        help_text="Kept with the booking for the record.",
+        error_messages={"required": "Say why the booking is voided."},
+    )
 
 
 class ParticipantForm(forms.Form):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import (
     Case,
@@ -20,11 +22,18 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from contracts.models import Contract, Participant
 from core import codes as codelib
-from invitations.models import CodeBatch, InvitationCode, ParticipantImport
+from invitations.models import (
+    Booking,
+    CodeBatch,
+    InvitationCode,
+    ParticipantImport,
+    RedemptionAttempt,
+)
 
 STATUS_FILTERS = {
     "active": "Active",
@@ -232,9 +241,9 @@ def batch_progress(*, batch_id: int) -> dict:
 
 def code_deletion_refusal(*, code: InvitationCode) -> str | None:
     """Why a code cannot be deleted: a used code is part of the record."""
-    if code.uses > 0:
+    if code.uses > 0 or code.bookings.exists():
         return (
-            f"The code {code.code} has been used and cannot be deleted; "
+            f"The code {code.display} has been used and cannot be deleted; "
             "revoke or archive it instead."
         )
     return None
@@ -362,3 +371,114 @@ def running_import(*, contract: Contract) -> ParticipantImport | None:
 
 def latest_import(*, contract: Contract) -> ParticipantImport | None:
     return ParticipantImport.objects.filter(contract=contract).select_related("created_by").first()
+
+
+# --- Bookings and the redemption log -------------------------------------------------------
+
+
+def booking_link(*, code: InvitationCode) -> str:
+    """The public booking link of a code, for emails, QR codes and print."""
+    return f"{settings.SITE_URL}{reverse('register:book', args=[code.display])}"
+
+
+def booking_list(*, contract: Contract, search: str = "", status: str = "") -> QuerySet[Booking]:
+    """A contract's bookings, newest first; search by reference, code, name or email."""
+    qs = Booking.objects.filter(contract=contract).select_related(
+        "code", "participant", "price__product", "void"
+    )
+    if status in Booking.Status.values:
+        qs = qs.filter(status=status)
+    search = search.strip()
+    if search:
+        normalised = codelib.normalise(search)
+        qs = qs.filter(
+            Q(reference=normalised)
+            | Q(code__code=normalised)
+            | Q(participant__email__iexact=search)
+            | Q(participant__last_name__istartswith=search)
+        )
+    return qs.order_by("-id")
+
+
+LOG_RESULTS = {"refused": "All refusals", **dict(RedemptionAttempt.Result.choices)}
+
+
+def redemption_log(
+    *,
+    contract: Contract,
+    result: str = "",
+    channel: str = "",
+    search: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[RedemptionAttempt]:
+    """A contract's attempts, newest first: bookings and refusals, for disputes.
+
+    Attempts whose code was never found (typos, unknown codes) belong to no contract;
+    they are in the admin's full log.
+    """
+    qs = RedemptionAttempt.objects.filter(contract=contract).select_related("booking", "user")
+    if result == "refused":
+        qs = qs.exclude(
+            result__in=[RedemptionAttempt.Result.BOOKED, RedemptionAttempt.Result.REPLAYED]
+        )
+    elif result in RedemptionAttempt.Result.values:
+        qs = qs.filter(result=result)
+    if channel in Booking.Channel.values:
+        qs = qs.filter(channel=channel)
+    search = search.strip()
+    if search:
+        qs = qs.filter(
+            Q(code__code=codelib.normalise(search)) | Q(email__iexact=search) | Q(address=search)
+        )
+    if since:
+        qs = qs.filter(created_at__date__gte=since)
+    if until:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs.order_by("-id")
+
+
+LOG_HEADER = [
+    "Time",
+    "Result",
+    "Code as typed",
+    "Code",
+    "Booking",
+    "Email",
+    "Channel",
+    "Address",
+    "User agent",
+    "API user",
+    "Message",
+]
+
+
+def redemption_log_rows(queryset: QuerySet[RedemptionAttempt]) -> Iterator[tuple]:
+    """Rows of the redemption log's Download CSV, streamed."""
+    local = timezone.get_current_timezone()
+    labels = dict(RedemptionAttempt.Result.choices)
+    channels = dict(Booking.Channel.choices)
+    rows = queryset.values_list(
+        "created_at",
+        "result",
+        "code_typed",
+        "code__code",
+        "booking__reference",
+        "email",
+        "channel",
+        "address",
+        "user_agent",
+        "user__username",
+        "message",
+    ).iterator(chunk_size=5_000)
+    for row in rows:
+        yield (
+            row[0].astimezone(local).strftime("%Y-%m-%d %H:%M:%S"),
+            labels.get(row[1], row[1]),
+            row[2],
+            row[3] or "",
+            row[4] or "",
+            row[5],
+            channels.get(row[6], row[6]),
+            *(value or "" for value in row[7:]),
+        )

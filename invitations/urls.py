@@ -1,6 +1,6 @@
 from django.urls import path
 
-from invitations.views import codes, participants
+from invitations.views import bookings, codes, participants
 
 app_name = "invitations"
 
@@ -9,7 +9,19 @@ urlpatterns = [
     path("contracts/<int:pk>/codes/generate/", codes.code_generate, name="code_generate"),
     path("contracts/<int:pk>/codes/csv/", codes.code_export, name="code_export"),
     path("batches/<int:pk>/progress/", codes.batch_progress, name="batch_progress"),
+    path(
+        "contracts/<int:pk>/codes/shared/", bookings.shared_code_create, name="shared_code_create"
+    ),
     path("codes/<int:pk>/", codes.code_detail, name="code_detail"),
+    path("codes/<int:pk>/qr.<str:kind>", bookings.code_qr, name="code_qr"),
+    path("contracts/<int:pk>/bookings/", bookings.booking_list, name="booking_list"),
+    path("bookings/<int:pk>/void/", bookings.booking_void, name="booking_void"),
+    path("contracts/<int:pk>/redemptions/", bookings.redemption_log, name="redemption_log"),
+    path(
+        "contracts/<int:pk>/redemptions/csv/",
+        bookings.redemption_log_export,
+        name="redemption_log_export",
+    ),
     path("codes/<int:pk>/edit/", codes.code_edit, name="code_edit"),
     path("codes/<int:pk>/archive/", codes.code_archive, name="code_archive"),
     path("codes/<int:pk>/delete/", codes.code_delete, name="code_delete"),

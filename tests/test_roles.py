@@ -7,7 +7,13 @@ from django.urls import get_resolver, reverse
 from core import roles
 from invitations import services
 from passes import services as pass_services
-from tests.factories import ContractPriceFactory, ParticipantFactory, UserFactory
+from contracts.models import ContractPrice
+from tests.factories import (
+    ContractPriceFactory,
+    InvitationCodeFactory,
+    ParticipantFactory,
+    UserFactory,
+)
 
 ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER = (
     roles.ADMINISTRATOR,
@@ -57,6 +63,12 @@ MATRIX = [
     ("invitations:code_edit", "code", "get", {ADMIN, MANAGER, SUPPORT}),
     ("invitations:code_archive", "code", "post", {ADMIN, MANAGER, SUPPORT}),
     ("invitations:code_delete", "code", "get", MANAGERS),
+    ("invitations:code_qr", "code", "get", EVERYONE),
+    ("invitations:shared_code_create", "contract", "get", MANAGERS),
+    ("invitations:booking_list", "contract", "get", EVERYONE),
+    ("invitations:booking_void", "booking", "get", {ADMIN, SUPPORT}),
+    ("invitations:redemption_log", "contract", "get", EVERYONE),
+    ("invitations:redemption_log_export", "contract", "get", EVERYONE),
     ("pass_plans:plan_list", None, "get", EVERYONE),
     ("pass_plans:plan_create", None, "get", MANAGERS),
     ("pass_plans:plan_detail", "plan", "get", EVERYONE),
@@ -103,10 +115,25 @@ def _printed_plan() -> dict:
     return {"plan": plan.pk, "pass_batch": plan.batches.get().pk}
 
 
+def _booking(contract_id: int) -> dict:
+    code = InvitationCodeFactory(price=ContractPrice.objects.get(contract_id=contract_id))
+    booking = services.booking_redeem(
+        code=code.code,
+        details=services.Details(first_name="Bo", last_name="Ok", email="bo@example.com"),
+        client=services.Client(),
+    )
+    return {"booking": booking.pk}
+
+
 def _url(name: str, key: str | None, objects: dict) -> str:
     if key in ("plan", "pass_batch") and key not in objects:
         objects.update(_printed_plan())
-    return reverse(name, args=[objects[key]] if key else [])
+    if key == "booking" and key not in objects:
+        objects.update(_booking(objects["contract"]))
+    args = [objects[key]] if key else []
+    if name == "invitations:code_qr":
+        args.append("svg")
+    return reverse(name, args=args)
 
 
 @pytest.mark.parametrize("role", sorted(EVERYONE))

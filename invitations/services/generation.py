@@ -18,7 +18,7 @@ from contracts.models import Contract, ContractPrice
 from core import codes as codelib
 from core.errors import DomainError, refuse_if
 from core.locks import advisory_xact_lock
-from invitations.models import CodeBatch, InvitationCode
+from invitations.models import CodeBatch, InvitationCode, join_names
 from invitations.selectors import code_deletion_refusal, existing_code_count
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ def code_batch_create(
     max_uses: int = 1,
     valid_from: date | None = None,
     valid_until: date | None = None,
+    allowed_regions: str = "",
+    allowed_groups: str = "",
+    one_per_person: bool = True,
     note: str = "",
 ) -> CodeBatch:
     """Record a batch and generate its codes: in the request when small, else in the background.
@@ -130,6 +133,9 @@ def code_batch_create(
             max_uses=max_uses,
             valid_from=valid_from if valid_from is not None else contract.start_date,
             valid_until=valid_until if valid_until is not None else contract.end_date,
+            allowed_regions=join_names(allowed_regions),
+            allowed_groups=join_names(allowed_groups),
+            one_per_person=one_per_person,
             note=note.strip(),
             created_by=actor,
         )
@@ -291,7 +297,8 @@ def _insert_codes(batch: CodeBatch, candidates: list[str]) -> int:
 
 def _row_values(batch: CodeBatch) -> list:
     """What every code of a batch shares, in the column order of the inserts below:
-    contract, price, batch, status, max uses, valid from, valid until, created at."""
+    contract, price, batch, status, max uses, valid from, valid until, created at, and the
+    code rules: allowed regions, allowed groups, one booking per person."""
     values = [
         batch.contract_id,
         batch.price_id,
@@ -301,6 +308,9 @@ def _row_values(batch: CodeBatch) -> list:
         batch.valid_from,
         batch.valid_until,
         timezone.now(),
+        batch.allowed_regions,
+        batch.allowed_groups,
+        batch.one_per_person,
     ]
     if connection.vendor != "postgresql":
         # Raw executemany on SQLite: dates and datetimes adapted as Django would.
@@ -321,8 +331,10 @@ def _insert_codes_postgresql(batch: CodeBatch, candidates: list[str]) -> int:
             f"""
             INSERT INTO {table}
                 (code, contract_id, price_id, batch_id, participant_id, status, is_archived,
-                 uses, max_uses, valid_from, valid_until, created_at)
-            SELECT code, %s, %s, %s, NULL, %s, false, 0, %s, %s, %s, %s FROM new_codes
+                 uses, max_uses, valid_from, valid_until, created_at,
+                 allowed_regions, allowed_groups, one_per_person)
+            SELECT code, %s, %s, %s, NULL, %s, false, 0, %s, %s, %s, %s, %s, %s, %s
+            FROM new_codes
             ORDER BY code COLLATE "C"  -- one order for every inserter; byte order sorts fast
             ON CONFLICT DO NOTHING
             """,
@@ -343,8 +355,9 @@ def _insert_codes_portable(batch: CodeBatch, candidates: list[str]) -> int:
     constants = _row_values(batch)
     sql = (
         f"INSERT OR IGNORE INTO {table} (code, contract_id, price_id, batch_id, participant_id, "
-        "status, is_archived, uses, max_uses, valid_from, valid_until, created_at) "
-        "VALUES (%s, %s, %s, %s, NULL, %s, 0, 0, %s, %s, %s, %s)"
+        "status, is_archived, uses, max_uses, valid_from, valid_until, created_at, "
+        "allowed_regions, allowed_groups, one_per_person) "
+        "VALUES (%s, %s, %s, %s, NULL, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s)"
     )
     connection.ensure_connection()
     raw = connection.connection
@@ -366,15 +379,18 @@ def code_update(
     valid_from: date | None,
     valid_until: date | None,
     status: str,
+    allowed_regions: str | None = None,
+    allowed_groups: str | None = None,
+    one_per_person: bool | None = None,
 ) -> InvitationCode:
-    """Edit one code's price, use limit, validity window and status."""
+    """Edit one code's price, use limit (None: none), validity window, status and rules."""
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
     errors = {}
     if price.contract_id != code.contract_id:
         errors["price"] = "Choose one of this contract's prices."
     elif price.pk != code.price_id and not hold_for_reference(ContractPrice, price.pk):
         errors["price"] = "This price was just deleted: choose another."
-    if max_uses < max(code.uses, 1):
+    if max_uses is not None and max_uses < max(code.uses, 1):
         errors["max_uses"] = (
             f"This code has been used {code.uses} time{'s' if code.uses != 1 else ''}: "
             f"the limit cannot be lower than {max(code.uses, 1)}."
@@ -390,7 +406,16 @@ def code_update(
     code.valid_from = valid_from
     code.valid_until = valid_until
     code.status = status
-    code.save(update_fields=["price", "max_uses", "valid_from", "valid_until", "status"])
+    fields = ["price", "max_uses", "valid_from", "valid_until", "status"]
+    for name, value in (
+        ("allowed_regions", allowed_regions),
+        ("allowed_groups", allowed_groups),
+        ("one_per_person", one_per_person),
+    ):
+        if value is not None:
+            setattr(code, name, join_names(value) if isinstance(value, str) else value)
+            fields.append(name)
+    code.save(update_fields=fields)
     return code
 
 
@@ -460,8 +485,9 @@ def _insert_assigned_codes(batch: CodeBatch, pairs: list[tuple[str, int]]) -> se
                 f"""
                 INSERT INTO {table}
                     (code, participant_id, contract_id, price_id, batch_id, status, is_archived,
-                     uses, max_uses, valid_from, valid_until, created_at)
-                SELECT code, participant_id, %s, %s, %s, %s, false, 0, %s, %s, %s, %s
+                     uses, max_uses, valid_from, valid_until, created_at,
+                     allowed_regions, allowed_groups, one_per_person)
+                SELECT code, participant_id, %s, %s, %s, %s, false, 0, %s, %s, %s, %s, %s, %s, %s
                 FROM new_assigned_codes ORDER BY code COLLATE "C"
                 ON CONFLICT DO NOTHING
                 RETURNING participant_id
@@ -473,8 +499,9 @@ def _insert_assigned_codes(batch: CodeBatch, pairs: list[tuple[str, int]]) -> se
         return served
     sql = (
         f"INSERT OR IGNORE INTO {table} (code, participant_id, contract_id, price_id, batch_id, "
-        "status, is_archived, uses, max_uses, valid_from, valid_until, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s)"
+        "status, is_archived, uses, max_uses, valid_from, valid_until, created_at, "
+        "allowed_regions, allowed_groups, one_per_person) "
+        "VALUES (%s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s)"
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(code, pid, *constants) for code, pid in pairs])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import segno
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -170,11 +171,15 @@ def _code(pk: int) -> InvitationCode:
 def code_detail(request: HttpRequest, pk: int) -> HttpResponse:
     code = _code(pk)
     history = code.history.select_related("history_user").order_by("-history_date")[:20]
+    link = selectors.booking_link(code=code)
     return render(
         request,
         "invitations/code_detail.html",
         {
             "code": code,
+            "booking_link": link,
+            "qr_svg": segno.make(link, error="m").svg_inline(scale=4, border=2, omitsize=True),
+            "bookings": code.bookings.select_related("participant").order_by("-id")[:20],
             "contract": code.contract,
             "organisation": code.contract.organisation,
             "history": history,

@@ -83,4 +83,24 @@
     width.addEventListener("change", update);
     update();
   }
+
+  // Copy buttons: data-copy names the field whose text goes to the clipboard.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var field = document.querySelector(button.dataset.copy);
+      if (!field) return;
+      var done = function () {
+        var label = button.textContent;
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = label; }, 1500);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(done);
+      } else {
+        field.select();
+        document.execCommand("copy");
+        done();
+      }
+    });
+  });
 })();

@@ -104,9 +104,8 @@ def test_a_typo_is_caught_by_the_check_symbol_without_a_lookup_of_codes(
 ):
     last = code.code[-1]
     typo = code.code[:-1] + codelib.ALPHABET[(codelib.INDEX[last] + 1) % 32]
-    with django_assert_num_queries(0):
-        with pytest.raises(RedemptionRefused) as caught:
-            services.code_find(typo)
+    with django_assert_num_queries(0), pytest.raises(RedemptionRefused) as caught:
+        services.code_find(typo)
     assert caught.value.reason == Result.TYPO
     assert "typo" in caught.value.message
 

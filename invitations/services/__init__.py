@@ -34,6 +34,8 @@ from invitations.services.redemption import (
     code_find,
     code_refusal,
     contract_access_group,
+    public_attempt_close,
+    public_attempt_open,
     shared_code_create,
 )
 

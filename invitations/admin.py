@@ -10,7 +10,14 @@ from contracts.models import Contract, Participant
 from core.admin import ServiceAdminMixin
 from core.pagination import EstimatedCountPaginator
 from invitations import selectors, services
-from invitations.models import CodeBatch, InvitationCode, ParticipantImport
+from invitations.models import (
+    Booking,
+    BookingVoid,
+    CodeBatch,
+    InvitationCode,
+    ParticipantImport,
+    RedemptionAttempt,
+)
 from invitations.resources import ParticipantResource, SpreadsheetCSV
 
 
@@ -46,9 +53,24 @@ class InvitationCodeAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
         "max_uses",
         "valid_from",
         "valid_until",
+        "allowed_regions",
+        "allowed_groups",
+        "one_per_person",
+        "is_shared",
+        "label",
         "created_at",
     ]
-    readonly_fields = ["code", "contract", "price", "participant", "batch", "uses", "created_at"]
+    readonly_fields = [
+        "code",
+        "contract",
+        "price",
+        "participant",
+        "batch",
+        "uses",
+        "is_shared",
+        "label",
+        "created_at",
+    ]
     # A million rows: no full COUNT(*) per page view, and a planner estimate for paging.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -69,6 +91,9 @@ class InvitationCodeAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
             valid_from=obj.valid_from,
             valid_until=obj.valid_until,
             status=obj.status,
+            allowed_regions=obj.allowed_regions,
+            allowed_groups=obj.allowed_groups,
+            one_per_person=obj.one_per_person,
         )
         if "is_archived" in form.changed_data:
             services.code_archive(actor=request.user, code=obj, archived=obj.is_archived)
@@ -214,3 +239,66 @@ class ParticipantImportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _ReadOnlyLog(admin.ModelAdmin):
+    """Bookings and attempts are the record for disputes: read here, never edited or deleted.
+
+    Bookings are made on the registration page or through the API and voided on the
+    contract's Bookings tab, with a reason.
+    """
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BookingVoidInline(admin.StackedInline):
+    model = BookingVoid
+    can_delete = False
+    extra = 0
+    readonly_fields = ["reason", "use_freed", "voided_by", "voided_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(_ReadOnlyLog):
+    list_display = [
+        "reference",
+        "contract",
+        "code",
+        "participant",
+        "amount",
+        "currency",
+        "status",
+        "channel",
+        "created_at",
+    ]
+    list_filter = ["status", "channel"]
+    list_select_related = ["contract", "code", "participant"]
+    search_fields = ["=reference", "=code__code", "participant__email"]
+    inlines = [BookingVoidInline]
+
+
+@admin.register(RedemptionAttempt)
+class RedemptionAttemptAdmin(_ReadOnlyLog):
+    """Every attempt, including typos and unknown codes, which belong to no contract."""
+
+    list_display = ["created_at", "result", "code_typed", "contract", "email", "channel", "address"]
+    list_filter = ["result", "channel"]
+    list_select_related = ["contract"]
+    search_fields = ["=code_typed", "=address", "email"]

@@ -4,10 +4,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
 
+from contracts.models import ContractPrice
 from core import roles
 from invitations import services
 from passes import services as pass_services
-from contracts.models import ContractPrice
 from tests.factories import (
     ContractPriceFactory,
     InvitationCodeFactory,

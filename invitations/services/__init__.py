@@ -65,5 +65,7 @@ __all__ = [
     "participant_import_upload",
     "participant_import_validate",
     "participant_imports_expire",
+    "public_attempt_close",
+    "public_attempt_open",
     "shared_code_create",
 ]

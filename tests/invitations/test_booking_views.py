@@ -43,9 +43,7 @@ def test_generate_codes_applies_the_rules_to_every_code_of_the_batch(manager_cli
         },
     )
     assert response.status_code == 302
-    rules = set(
-        InvitationCode.objects.values_list("max_uses", "allowed_regions", "one_per_person")
-    )
+    rules = set(InvitationCode.objects.values_list("max_uses", "allowed_regions", "one_per_person"))
     assert rules == {(2, "North, South", False)}
 
 

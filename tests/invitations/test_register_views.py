@@ -93,7 +93,12 @@ def test_an_unassigned_code_asks_for_details_and_adds_the_participant(client, pr
         ({"first_name": "", "last_name": "Neu", "email": "nora@example.com"}, "first_name"),
         ({"first_name": "Nora", "last_name": "Neu", "email": "not-an-email"}, "email"),
         (
-            {"first_name": "N", "last_name": "N", "email": "n@x.org", "date_of_birth": "31/02/1990"},
+            {
+                "first_name": "N",
+                "last_name": "N",
+                "email": "n@x.org",
+                "date_of_birth": "1990-02-31",
+            },
             "date_of_birth",
         ),
     ],

@@ -94,6 +94,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Staff login: http://127.0.0.1:8000/admin/login/\n"
+                f"  Public registration page: http://127.0.0.1:8000/register/ "
+                f"(try the shared code OPENDAY2026)\n"
                 f"  username: {username}\n  password: {password}\n"
             )
         )
@@ -193,3 +195,27 @@ class Command(BaseCommand):
                 code_services.participant_code_generate(
                     actor=None, participant=participant, price=first_price, width=8
                 )
+        self._bookings()
+
+    def _bookings(self) -> None:
+        """A shared event code and a few bookings, so the Bookings and log pages show some."""
+        contract = Contract.objects.get(code="WB26")
+        shared = code_services.shared_code_create(
+            actor=None,
+            contract=contract,
+            code="OPENDAY2026",
+            price=contract.prices.get(price_code="STD"),
+            max_uses=100,
+        )
+        client = code_services.Client(address="127.0.0.1", user_agent="demo data")
+        for code in contract.invitation_codes.filter(participant__isnull=False)[:2]:
+            code_services.booking_redeem(
+                code=code.code, details=code_services.Details(), client=client
+            )
+        code_services.booking_redeem(
+            code=shared.code,
+            details=code_services.Details(
+                first_name="Robin", last_name="Walker", email="robin.walker@example.com"
+            ),
+            client=client,
+        )

@@ -5,7 +5,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from contracts.models import Contract, ContractPrice, Organisation, Participant
-from invitations.models import InvitationCode
+from invitations.models import Booking, InvitationCode, RedemptionAttempt
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,11 @@ def test_demo_data_loads_and_prints_a_working_staff_login():
     assert Organisation.objects.count() == 3
     assert Contract.objects.count() == 3
     assert ContractPrice.objects.count() == 4
-    assert Participant.objects.count() == 60
-    assert InvitationCode.objects.count() == 350 + 3 * 8
+    # The shared code's booking added one person to the 60 on the lists.
+    assert Participant.objects.count() == 61
+    assert InvitationCode.objects.count() == 350 + 3 * 8 + 1
+    assert InvitationCode.objects.filter(is_shared=True, code="0PENDAY2026").exists()
+    assert Booking.objects.count() == 3 and RedemptionAttempt.objects.count() == 3
     assert InvitationCode.objects.filter(participant__isnull=False).count() == 3 * 8
     password = next(
         line.split(": ", 1)[1] for line in out.getvalue().splitlines() if "password:" in line
@@ -30,4 +33,5 @@ def test_demo_data_loads_and_prints_a_working_staff_login():
 def test_loading_the_demo_twice_adds_nothing():
     call_command("load_demo", stdout=io.StringIO())
     call_command("load_demo", stdout=io.StringIO())
-    assert InvitationCode.objects.count() == 350 + 3 * 8
+    assert InvitationCode.objects.count() == 350 + 3 * 8 + 1
+    assert Booking.objects.count() == 3

@@ -221,15 +221,17 @@ def _person_refusal(
         refusal = _rules_refusal(code, region=details.region, group=details.group)
     if refusal or participant is None:
         return refusal
+    # One query either way: any booking on the contract, or (without the rule) with the code.
     bookings = participant.bookings.filter(status=Booking.Status.ACTIVE)
-    if code.one_per_person and bookings.filter(contract=code.contract_id).exists():
-        return RedemptionRefused(
-            f"{participant.full_name} already has a booking for {code.contract.name}: "
-            "one booking per person.",
-            reason=Result.ALREADY_BOOKED,
-            code=code,
-        )
-    if bookings.filter(code=code).exists():
+    if code.one_per_person:
+        if bookings.filter(contract=code.contract_id).exists():
+            return RedemptionRefused(
+                f"{participant.full_name} already has a booking for {code.contract.name}: "
+                "one booking per person.",
+                reason=Result.ALREADY_BOOKED,
+                code=code,
+            )
+    elif bookings.filter(code=code).exists():
         return RedemptionRefused(
             f"{participant.full_name} has already booked with this code.",
             reason=Result.ALREADY_BOOKED,

@@ -282,12 +282,13 @@ def booking_redeem(
             create_account=create_account,
         )
     except RedemptionRefused as exc:
+        holder = exc.code.participant if exc.code is not None else None
         attempt_record(
             client=client,
             typed=code,
             result=exc.reason,
             code=exc.code,
-            email=details.email,
+            email=holder.email if holder is not None else details.email,
             message=exc.message,
         )
         raise

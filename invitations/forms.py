@@ -123,8 +123,8 @@ class SharedCodeForm(CodeRulesForm):
     code = forms.CharField(
         max_length=60,
         label="Shared code",
-        help_text="At least 10 letters and digits, chosen by you, e.g. SUMMERGALA2026. Anyone "
-        "who has it can book, up to the use limit.",
+        help_text="At least 10 letters and digits, e.g. SUMMERGALA2026.",
+        error_messages={"required": "Choose the code, at least 10 letters and digits."},
         widget=forms.TextInput(attrs={"autofocus": True, "autocapitalize": "characters"}),
     )
     price = forms.ModelChoiceField(
@@ -140,7 +140,7 @@ class SharedCodeForm(CodeRulesForm):
     )
     valid_from = forms.DateField(required=False, widget=DateInput())
     valid_until = forms.DateField(required=False, widget=DateInput())
-    field_order = ["code", "price", "max_uses"]
+    field_order = ["code", "price", "max_uses", "valid_from", "valid_until"]
 
     def __init__(self, *args, contract: Contract, **kwargs) -> None:
         kwargs.setdefault(
@@ -268,13 +268,24 @@ class CodeEntryForm(forms.Form):
 class BookingForm(forms.Form):
     """The booking form of the registration page; an assigned code fixes all but the phone."""
 
-    first_name = forms.CharField(max_length=100, label="First name")
-    last_name = forms.CharField(max_length=100, label="Last name")
-    email = forms.EmailField(label="Email", max_length=254)
-    phone = forms.CharField(
-        max_length=40, required=False, label="Phone", widget=forms.TextInput(attrs={"type": "tel"})
+    first_name = forms.CharField(
+        max_length=100, label="First name", widget=forms.TextInput({"autocomplete": "given-name"})
     )
-    date_of_birth = forms.DateField(required=False, widget=DateInput(), label="Date of birth")
+    last_name = forms.CharField(
+        max_length=100, label="Last name", widget=forms.TextInput({"autocomplete": "family-name"})
+    )
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput({"autocomplete": "email"})
+    )
+    phone = forms.CharField(
+        max_length=40,
+        required=False,
+        label="Phone",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+    )
+    date_of_birth = forms.DateField(
+        required=False, widget=DateInput(attrs={"autocomplete": "bday"}), label="Date of birth"
+    )
     region = forms.CharField(max_length=100, required=False, label="Region")
     group = forms.CharField(max_length=100, required=False, label="Group / department")
     create_account = forms.BooleanField(
@@ -296,6 +307,8 @@ class BookingForm(forms.Form):
             self.initial.setdefault("phone", person.phone)
             self.fields["email"].help_text = "The address your invitation was sent to."
             del self.fields["region"], self.fields["group"]
+            if person.date_of_birth is None:
+                del self.fields["date_of_birth"]  # nothing to show, and not theirs to set
         else:
             if not code.regions:
                 del self.fields["region"]

@@ -159,7 +159,7 @@ def code_refusal(code: InvitationCode, *, today: date | None = None) -> Redempti
             "Already used: this code has been used for a booking."
             if code.max_uses == 1
             else f"Already used: this code has been used {code.max_uses} times, its limit."
-        )
+        ) + " If you booked with it, your confirmation email has the booking reference."
         return RedemptionRefused(message, reason=Result.USED_UP, code=code)
     if code.valid_from and code.valid_from > today:
         return RedemptionRefused(
@@ -225,15 +225,17 @@ def _person_refusal(
     bookings = participant.bookings.filter(status=Booking.Status.ACTIVE)
     if code.one_per_person:
         if bookings.filter(contract=code.contract_id).exists():
+            # Not naming the person: whoever typed an email address learns no name.
             return RedemptionRefused(
-                f"{participant.full_name} already has a booking for {code.contract.name}: "
-                "one booking per person.",
+                f"There is already a booking for {code.contract.name} under these details: "
+                "one booking per person. Your confirmation email has its booking reference.",
                 reason=Result.ALREADY_BOOKED,
                 code=code,
             )
     elif bookings.filter(code=code).exists():
         return RedemptionRefused(
-            f"{participant.full_name} has already booked with this code.",
+            "There is already a booking with this code under these details. Your "
+            "confirmation email has its booking reference.",
             reason=Result.ALREADY_BOOKED,
             code=code,
         )

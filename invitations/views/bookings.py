@@ -109,7 +109,10 @@ def booking_list(request: HttpRequest, pk: int) -> HttpResponse:
 def booking_void(request: HttpRequest, pk: int) -> HttpResponse:
     """Void a booking with a reason (Support): the use goes back to a still valid code."""
     booking = get_object_or_404(
-        Booking.objects.select_related("contract__organisation", "participant", "code"), pk=pk
+        Booking.objects.select_related(
+            "contract__organisation", "participant", "code", "price__product"
+        ),
+        pk=pk,
     )
     list_url = reverse("invitations:booking_list", args=[booking.contract_id])
     if booking.status == Booking.Status.VOIDED:
@@ -138,9 +141,11 @@ def booking_void(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "form": form,
             "title": f"Void booking {booking.reference}",
-            "intro": f"{booking.participant.full_name} <{booking.participant.email}>, code "
+            "intro": f"{booking.participant.full_name} <{booking.participant.email}>: "
+            f"{booking.price.product.name}, {booking.amount} {booking.currency}, code "
             f"{booking.code.display}, booked {booked:%d %b %Y %H:%M}. The booking is kept, "
-            "marked void, with your reason.",
+            "marked void, with your reason; while the code is still valid its use is given "
+            "back, so it can be booked with again. The participant is not emailed.",
             "cancel_url": list_url,
             "submit": "Void booking",
             "danger": True,

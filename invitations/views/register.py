@@ -28,6 +28,13 @@ from invitations.services import Client, Details, RedemptionRefused
 
 CONFIRMATION_SALT = "invitations.booking-confirmation"
 Result = RedemptionAttempt.Result
+# Refusals about who books rather than the code: the form is shown again with its values.
+PERSON_REASONS = {
+    Result.REGION,
+    Result.GROUP,
+    Result.ALREADY_BOOKED,
+    Result.NOT_ON_LIST,
+}
 
 
 def _client(request: HttpRequest) -> Client:
@@ -107,7 +114,10 @@ def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
                     create_account=data.get("create_account", False),
                 )
             except RedemptionRefused as exc:
-                return _refused(request, code, exc)
+                if exc.reason not in PERSON_REASONS:
+                    return _refused(request, code, exc)
+                # About the person, not the code: their details stay, to correct them.
+                form.add_error(None, exc.message)
             except ValidationError as exc:
                 services.public_attempt_close(client=client, typed=code)
                 add_service_errors(form, exc)
@@ -160,10 +170,18 @@ def register_booked(request: HttpRequest, token: str) -> HttpResponse:
     except signing.BadSignature:
         return render(request, "register/start.html", {"form": CodeEntryForm()}, status=404)
     booking = get_object_or_404(
-        Booking.objects.select_related("contract", "participant", "price__product", "code"),
+        Booking.objects.select_related("contract", "participant__user", "price__product", "code"),
         pk=booking_id,
     )
-    return render(request, "register/booked.html", {"booking": booking})
+    account = booking.participant.user
+    return render(
+        request,
+        "register/booked.html",
+        {
+            "booking": booking,
+            "password_to_set": account is not None and not account.has_usable_password(),
+        },
+    )
 
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):

@@ -205,3 +205,42 @@ def test_the_confirmation_link_cannot_be_forged(client, assigned):
     response = client.get(forged)
     assert response.status_code == 404
     assert booking.reference not in response.content.decode()
+
+
+def test_a_refusal_about_the_person_keeps_what_they_typed(client, price):
+    ParticipantFactory(contract=price.contract, first_name="Zoë", email="zoe@example.com")
+    first = InvitationCodeFactory(price=price)
+    second = InvitationCodeFactory(price=price)
+    details = {"first_name": "Z", "last_name": "Z", "email": "zoe@example.com"}
+    client.post(book_url(first), {"token": token_of(client.get(book_url(first))), **details})
+    response = client.post(
+        book_url(second), {"token": token_of(client.get(book_url(second))), **details}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and "one booking per person" in page
+    assert 'value="zoe@example.com"' in page
+    assert "Zoë" not in page  # the stored name of whoever holds that email is not shown
+    assert InvitationCode.objects.get(pk=second.pk).uses == 0
+
+
+def test_an_assigned_participant_without_a_birth_date_is_not_shown_an_empty_one(client, price):
+    person = ParticipantFactory(contract=price.contract, date_of_birth=None)
+    code = InvitationCodeFactory(price=price, participant=person)
+    assert 'name="date_of_birth"' not in client.get(book_url(code)).content.decode()
+
+
+def test_the_confirmation_mentions_the_password_link_of_a_new_account(client, price):
+    code = InvitationCodeFactory(price=price)
+    token = token_of(client.get(book_url(code)))
+    response = client.post(
+        book_url(code),
+        {
+            "token": token,
+            "first_name": "Nora",
+            "last_name": "Neu",
+            "email": "nora@example.com",
+            "create_account": "on",
+        },
+        follow=True,
+    )
+    assert "link to set its password" in response.content.decode()

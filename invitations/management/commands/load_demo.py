@@ -213,7 +213,7 @@ class Command(BaseCommand):
                 code=code.code, details=code_services.Details(), client=client
             )
         code_services.booking_redeem(
-            code=shared.code,
+            code=shared.display,
             details=code_services.Details(
                 first_name="Robin", last_name="Walker", email="robin.walker@example.com"
             ),

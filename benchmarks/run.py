@@ -15,7 +15,10 @@ same environment. The targets are those of the scripts:
   round-trip upload, the memory per phase and a plain django-import-export import of a
   sample, extrapolated, are printed without targets);
 - activating a printed plan of 100,000 passes with PINs ≤ 20 s, the PDF of 1,000 passes
-  ≤ 20 s, and the latency of wallet debits through the API (p50, p99; no target).
+  ≤ 20 s, and the latency of wallet debits through the API (p50, p99; no target);
+- redeeming assigned single-use codes through `POST /api/v1/codes/redeem` under gunicorn
+  ≥ 300 redemptions/s with p99 < 150 ms, and a storm of 1,000 requests over 100
+  single-use codes booking each exactly once (900 refused as used up).
 
 A missed target is printed as MISS; the exit status is non-zero only when a script
 crashed (or a result failed its correctness check).
@@ -40,6 +43,7 @@ SCRIPTS = [
     "list_pages.py",
     "participants_csv.py",
     "passes.py",
+    "redeem.py",
 ]
 VERDICT = re.compile(r"\s(PASS|MISS)$")
 

@@ -96,6 +96,7 @@ CONN_MAX_AGE = os.environ.get("BENCH_REDEEM_CONN_MAX_AGE", DEFAULT_CONN_MAX_AGE)
 HOST = "127.0.0.1"
 REDIS_DB = 9
 CACHE_URL = f"redis://{HOST}:6379/{REDIS_DB}"
+BROKER_URL = CACHE_URL  # emptied with the cache at the end
 CODES_API_RATE = "1000000/min"
 PATH = "/api/v1/codes/redeem"
 START_TIMEOUT_S = 60
@@ -250,6 +251,12 @@ def cleanup(made: Made) -> None:
     )
 
 
+def queued_emails() -> int:
+    import redis
+
+    return redis.Redis(host=HOST, port=6379, db=REDIS_DB).llen("default")
+
+
 def flush_cache() -> None:
     import redis
 
@@ -320,7 +327,9 @@ def server_env() -> dict[str, str]:
         "ALLOWED_HOSTS": HOST,
         "CACHE_URL": CACHE_URL,
         "EMAIL_URL": "dummymail://",
-        "CELERY_BROKER_URL": "",
+        # As in production: the confirmation email is queued for a worker (none runs here;
+        # the queue is emptied at the end), not sent in the request.
+        "CELERY_BROKER_URL": BROKER_URL,
         "CODES_API_RATE": CODES_API_RATE,
         "CONN_MAX_AGE": CONN_MAX_AGE,
         "PYTHONUNBUFFERED": "1",
@@ -362,7 +371,8 @@ def server() -> Iterator[Server]:
                 wait_until_answering(proc, port)
             print(
                 f"server: gunicorn config.wsgi on {HOST}:{port}, {describe_server()}; "
-                f"DEBUG=False, CACHE_URL={CACHE_URL}, EMAIL_URL=dummymail://, Celery eager; "
+                f"DEBUG=False, CACHE_URL={CACHE_URL}, CELERY_BROKER_URL={BROKER_URL} (emails "
+                "queued, no worker on this machine); "
                 f"answering after {fmt_s(t.seconds)}",
                 flush=True,
             )
@@ -809,7 +819,12 @@ def main() -> int:
             storm_rows, storm_ok = storm(srv, data)
         print_table(
             f"Code redemption through the API under gunicorn ({describe_server()})",
-            [*rows, *storm_rows, Row("   queries per redemption (in-process)", str(queries))],
+            [
+                *rows,
+                *storm_rows,
+                Row("   queries per redemption (in-process)", str(queries)),
+                Row("   confirmation emails queued for a worker", f"{queued_emails():,}"),
+            ],
         )
         return 0 if redeemed_ok and storm_ok else 1
     finally:

@@ -78,7 +78,19 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Connections are kept a minute: opening one per request doubled PostgreSQL's work per
+# redemption (a new backend with cold caches); health checks drop a broken one.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # Server-side binding lets psycopg prepare a statement run twice on a connection:
+    # PostgreSQL then plans it once per connection. Planning was most of its work per
+    # redemption. Turn off behind a pooler in transaction mode that cannot keep them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": 2}
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the page read while a background batch writes; the timeout waits for a
     # writer instead of failing at once with "database is locked".

@@ -12,10 +12,10 @@ from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core import throttle
+from core.access import has_perm_cached
 from invitations import services
 from invitations.models import Booking
 from invitations.serializers import (
@@ -43,12 +43,12 @@ PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "
 class CodesApi(APIView):
     """Limited per token (CODES_API_RATE); refusals never lock a client out."""
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [throttle.CountingRateThrottle]
     throttle_scope = "codes"
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        if not request.user.has_perm("invitations.add_booking"):
+        if not has_perm_cached(request.user, "invitations.add_booking"):
             raise PermissionDenied(
                 "Booking with codes needs the “Can add booking” permission (roles Administrator, "
                 "Contract manager, Support)."

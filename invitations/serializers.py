@@ -43,36 +43,25 @@ class CodeRedeemInput(PersonInput):
     create_account = serializers.BooleanField(required=False, default=False)
 
 
-class BookingOutput(serializers.ModelSerializer):
+class ParticipantOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class BookingOutput(serializers.Serializer):
+    # A plain Serializer: a ModelSerializer builds its fields again for every response.
+    reference = serializers.CharField()
+    status = serializers.ChoiceField(choices=Booking.Status.choices)
     code = serializers.CharField(source="code.display")
     contract = serializers.IntegerField(source="contract_id")
     product = serializers.CharField(source="price.product.name")
     price_code = serializers.CharField(source="price.price_code")
-    participant = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Booking
-        fields = [
-            "reference",
-            "status",
-            "code",
-            "contract",
-            "product",
-            "price_code",
-            "amount",
-            "currency",
-            "participant",
-            "created_at",
-        ]
-
-    def get_participant(self, booking: Booking) -> dict:
-        person = booking.participant
-        return {
-            "id": person.pk,
-            "first_name": person.first_name,
-            "last_name": person.last_name,
-            "email": person.email,
-        }
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    participant = ParticipantOutput()
+    created_at = serializers.DateTimeField()
 
 
 class RefusalOutput(serializers.Serializer):

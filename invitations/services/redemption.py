@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
@@ -19,7 +20,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -113,12 +114,41 @@ def code_read(raw: str) -> str:
 
 
 TYPO = "This code has a typo: please check it against your invitation."
+CODE_FIND_FIELDS = (
+    *(f.name for f in InvitationCode._meta.concrete_fields),
+    "contract__name",
+    "contract__status",
+    "contract__is_closed_group",
+    "price__contract_id",
+    "price__price_code",
+    "price__amount",
+    "price__currency",
+    "price__product__name",
+    "price__product__description",
+    *(
+        f"participant__{name}"
+        for name in (
+            "contract_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "date_of_birth",
+            "region",
+            "group",
+            "user_id",
+        )
+    ),
+)
 
 
 def code_find(raw: str) -> InvitationCode:
     """The code typed in `raw`, with its contract, price and participant; or a refusal."""
     code = code_read(raw)
-    codes = InvitationCode.objects.select_related("contract", "price__product", "participant")
+    # Only what booking and its refusals read: this runs on every attempt.
+    codes = InvitationCode.objects.select_related("contract", "price__product", "participant").only(
+        *CODE_FIND_FIELDS
+    )
     if codelib.has_valid_check(code):
         found = codes.filter(code=code).first()
     elif len(code) >= SHARED_CODE_MIN_LENGTH:
@@ -294,14 +324,15 @@ def booking_redeem(
             message=exc.message,
         )
         raise
-    attempt_record(
-        client=client,
-        typed=code,
-        result=Result.REPLAYED if booking.replayed else Result.BOOKED,
-        code=booking.code,
-        booking=booking,
-        email=booking.participant.email,
-    )
+    if booking.replayed:  # a booking is logged in its own transaction (see _redeem)
+        attempt_record(
+            client=client,
+            typed=code,
+            result=Result.REPLAYED,
+            code=booking.code,
+            booking=booking,
+            email=booking.participant.email,
+        )
     return booking
 
 
@@ -312,17 +343,19 @@ class IdempotencyConflict(DomainError):
 def _replay(key: str | None, request_hash: str) -> Booking | None:
     if not key:
         return None
-    booking = (
-        Booking.objects.select_related("code", "contract", "participant", "price__product")
-        .filter(idempotency_key=key)
-        .first()
-    )
-    if booking is None:
+    # A narrow probe first: the key is nearly always new.
+    earlier = Booking.objects.filter(idempotency_key=key).values_list("pk", "request_hash")
+    found = earlier.first()
+    if found is None:
         return None
-    if request_hash and booking.request_hash and booking.request_hash != request_hash:
+    pk, earlier_hash = found
+    if request_hash and earlier_hash and earlier_hash != request_hash:
         raise IdempotencyConflict(
             "This Idempotency-Key was used for another request; send a new key for a new booking."
         )
+    booking = Booking.objects.select_related(
+        "code", "contract", "participant", "price__product"
+    ).get(pk=pk)
     booking.replayed = True
     return booking
 
@@ -346,7 +379,9 @@ def _redeem(
     _check_details(found, details)
     try:
         with transaction.atomic():
-            booking = _book(found, details, client, idempotency_key, request_hash, create_account)
+            booking = _book(
+                found, code, details, client, idempotency_key, request_hash, create_account
+            )
     except RedemptionRefused:
         # A double click whose first request won the last use: the first booking stands.
         replayed = _replay(idempotency_key, request_hash)
@@ -391,6 +426,7 @@ def _check_details(code: InvitationCode, details: Details) -> None:
 
 def _book(
     code: InvitationCode,
+    typed: str,
     details: Details,
     client: Client,
     idempotency_key: str | None,
@@ -426,23 +462,7 @@ def _book(
     account_created = False
     if create_account:
         account_created = _account_link(participant)
-    today = timezone.localdate()
-    # The one statement that decides: a use is taken only if one is left, now.
-    taken = (
-        InvitationCode.objects.filter(
-            pk=code.pk, status=InvitationCode.Status.ACTIVE, is_archived=False
-        )
-        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
-        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
-        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
-        .update(uses=F("uses") + 1)
-    )
-    if not taken:
-        code.refresh_from_db(fields=["status", "is_archived", "uses", "max_uses"])
-        raise code_refusal(code, today=today) or RedemptionRefused(
-            "This code can no longer be used.", reason=Result.USED_UP, code=code
-        )
-    booking = Booking.objects.create(
+    booking = Booking(
         reference=codelib.draw_codes("", 10, 1)[0],
         contract=contract,
         code=code,
@@ -456,6 +476,15 @@ def _book(
         request_hash=request_hash,
         created_by=_actor(client),
     )
+    attempt = _attempt(
+        client=client, typed=typed, result=Result.BOOKED, code=code, email=participant.email
+    )
+    today = timezone.localdate()
+    if not _take_use_and_book(code, booking, attempt, today=today):
+        code.refresh_from_db(fields=["status", "is_archived", "uses", "max_uses"])
+        raise code_refusal(code, today=today) or RedemptionRefused(
+            "This code can no longer be used.", reason=Result.USED_UP, code=code
+        )
     booking_id, user_id = booking.pk, participant.user_id
     from invitations.tasks import send_booking_confirmation
 
@@ -465,6 +494,97 @@ def _book(
         )
     )
     return booking
+
+
+_CODES = InvitationCode._meta.db_table
+_BOOKINGS = Booking._meta.db_table
+_ATTEMPTS = RedemptionAttempt._meta.db_table
+_TAKE_AND_BOOK = f"""
+WITH taken AS (
+    UPDATE {_CODES} SET uses = uses + 1
+    WHERE id = %(code)s AND status = 'active' AND NOT is_archived
+      AND (max_uses IS NULL OR uses < max_uses)
+      AND (valid_from IS NULL OR valid_from <= %(today)s::date)
+      AND (valid_until IS NULL OR valid_until >= %(today)s::date)
+    RETURNING id
+), booked AS (
+    INSERT INTO {_BOOKINGS} (reference, contract_id, code_id, participant_id, price_id,
+        amount, currency, status, exclusive, channel, idempotency_key, request_hash, created_by_id,
+        created_at)
+    SELECT %(reference)s::text, %(contract)s::bigint, id, %(participant)s::bigint,
+        %(price)s::bigint, %(amount)s::numeric, %(currency)s::text, 'active',
+        %(exclusive)s::boolean, %(channel)s::text, %(key)s::text, %(hash)s::text,
+        %(user)s::integer, %(now)s::timestamptz
+    FROM taken
+    RETURNING id
+), logged AS (
+    INSERT INTO {_ATTEMPTS} (created_at, channel, result, code_typed, code_id,
+        contract_id, booking_id, email, address, user_agent, user_id, message)
+    SELECT %(now)s::timestamptz, %(channel)s::text, 'booked', %(typed)s::text,
+        %(code)s::bigint, %(contract)s::bigint, id, %(email)s::text, %(address)s::text,
+        %(agent)s::text, %(user)s::integer, ''
+    FROM booked
+)
+SELECT id FROM booked
+"""
+
+
+def _take_use_and_book(
+    code: InvitationCode, booking: Booking, attempt: RedemptionAttempt, *, today: date
+) -> bool:
+    """Take a use of the code if one is left today, and insert the booking and its log line.
+
+    Inside the caller's transaction. On PostgreSQL the three writes are one prepared
+    statement (one round trip, planned once per connection): the booking exists only if
+    the conditional UPDATE took a use. Elsewhere the same, statement by statement.
+    False when no use was taken; nothing is written then.
+    """
+    if connection.vendor == "postgresql":
+        booking.created_at = attempt.created_at = timezone.now()
+        params = {
+            "code": code.pk,
+            "today": today,
+            "reference": booking.reference,
+            "contract": booking.contract_id,
+            "participant": booking.participant_id,
+            "price": booking.price_id,
+            "amount": booking.amount,
+            "currency": booking.currency,
+            "exclusive": booking.exclusive,
+            "channel": booking.channel,
+            "key": booking.idempotency_key,
+            "hash": booking.request_hash,
+            "user": booking.created_by_id,
+            "now": booking.created_at,
+            "typed": attempt.code_typed,
+            "email": attempt.email,
+            "address": attempt.address,
+            "agent": attempt.user_agent,
+        }
+        connection.ensure_connection()
+        # Django's error wrapper: a unique violation arrives as django.db.IntegrityError.
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            row = cursor.execute(_TAKE_AND_BOOK, params, prepare=True).fetchone()
+        if row is None:
+            return False
+        booking.pk = row[0]
+        booking._state.adding = False
+        return True
+    taken = (
+        InvitationCode.objects.filter(
+            pk=code.pk, status=InvitationCode.Status.ACTIVE, is_archived=False
+        )
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .update(uses=F("uses") + 1)
+    )
+    if not taken:
+        return False
+    booking.save(force_insert=True)
+    attempt.booking = booking
+    attempt.save(force_insert=True)
+    return True
 
 
 def _actor(client: Client) -> User:
@@ -609,14 +729,30 @@ def attempt_record(
     message: str = "",
 ) -> RedemptionAttempt:
     """Log one attempt to book: when, from where, with what, and how it ended."""
+    attempt = _attempt(
+        client=client, typed=typed, result=result, code=code, email=email, message=message
+    )
+    attempt.booking = booking
+    attempt.save(force_insert=True)
+    return attempt
+
+
+def _attempt(
+    *,
+    client: Client,
+    typed: str,
+    result: str,
+    code: InvitationCode | None = None,
+    email: str = "",
+    message: str = "",
+) -> RedemptionAttempt:
     user = _actor(client)
-    return RedemptionAttempt.objects.create(
+    return RedemptionAttempt(
         channel=client.channel,
         result=result,
         code_typed=(typed or "").strip()[:TYPED_MAX],
         code=code,
         contract_id=code.contract_id if code is not None else None,
-        booking=booking,
         email=(email or "").strip()[:254],
         address=client.address[:64],
         user_agent=client.user_agent[:300],

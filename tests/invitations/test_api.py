@@ -1,5 +1,8 @@
 """POST /api/v1/codes/validate and /api/v1/codes/redeem with token authentication."""
 
+import time
+from unittest.mock import patch
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -132,11 +135,12 @@ def test_anonymous_requests_are_refused(client, assigned):
 
 def test_a_token_is_rate_limited_but_not_locked_out_by_refusals(integration, price, settings):
     from rest_framework.settings import api_settings
-    from rest_framework.throttling import ScopedRateThrottle
+
+    from core.throttle import CountingRateThrottle
 
     rates = {**api_settings.DEFAULT_THROTTLE_RATES, "codes": "5/min"}
-    original = ScopedRateThrottle.THROTTLE_RATES
-    ScopedRateThrottle.THROTTLE_RATES = rates
+    original = CountingRateThrottle.THROTTLE_RATES
+    CountingRateThrottle.THROTTLE_RATES = rates
     try:
         used = InvitationCodeFactory(price=price, uses=1)
         # Refusals are answered as refusals, never as a lockout, up to the rate.
@@ -145,8 +149,11 @@ def test_a_token_is_rate_limited_but_not_locked_out_by_refusals(integration, pri
         assert redeem(integration, {"code": used.code}, key="").status_code == 429
         # Another integration has its own allowance.
         assert redeem(api_as(roles.SUPPORT), {"code": used.code}, key="").status_code == 422
+        # A new window starts afresh.
+        with patch.object(CountingRateThrottle, "timer", lambda self: time.time() + 60):
+            assert redeem(integration, {"code": used.code}, key="").status_code == 422
     finally:
-        ScopedRateThrottle.THROTTLE_RATES = original
+        CountingRateThrottle.THROTTLE_RATES = original
 
 
 def test_the_schema_lists_both_operations(superuser_client):

@@ -346,3 +346,28 @@ def test_check_changes_nothing_and_names_the_reason(assigned):
         services.code_check(code=assigned.code)
     assert caught.value.reason == Result.USED_UP
     assert RedemptionAttempt.objects.count() == 1  # the booking; checks are not attempts
+
+
+def test_code_find_loads_what_the_orm_would(assigned):
+    from datetime import date
+    from decimal import Decimal
+
+    Participant.objects.filter(pk=assigned.participant_id).update(date_of_birth=date(1990, 4, 2))
+    InvitationCode.objects.filter(pk=assigned.pk).update(
+        valid_until=date(2030, 1, 31), one_per_person=False
+    )
+    found = services.code_find(assigned.code.lower())
+    expected = InvitationCode.objects.select_related(
+        "contract", "price__product", "participant"
+    ).get(pk=assigned.pk)
+    for name in ("code", "uses", "max_uses", "valid_until", "one_per_person", "status", "label"):
+        assert getattr(found, name) == getattr(expected, name), name
+    assert found.valid_until == date(2030, 1, 31) and found.one_per_person is False
+    assert found.price.amount == expected.price.amount
+    assert isinstance(found.price.amount, Decimal)
+    assert found.price.product.name == expected.price.product.name
+    assert found.contract.status == expected.contract.status
+    assert found.participant.date_of_birth == date(1990, 4, 2)
+    assert found.participant.email == "ada@example.com"
+    assert (found.participant.region, found.participant.group) == ("North", "Sales")
+    assert found.contract.organisation_id == expected.contract.organisation_id  # loads on access

@@ -54,6 +54,10 @@ Result = RedemptionAttempt.Result
 TYPED_MAX = 64
 SHARED_CODE_MIN_LENGTH = 10
 
+_CODES = InvitationCode._meta.db_table
+_BOOKINGS = Booking._meta.db_table
+_ATTEMPTS = RedemptionAttempt._meta.db_table
+
 
 class RedemptionRefused(DomainError):
     """A code cannot be booked with, for `reason` (a RedemptionAttempt.Result)."""
@@ -432,9 +436,14 @@ class IdempotencyConflict(DomainError):
 def _replay(key: str | None, request_hash: str) -> Booking | None:
     if not key:
         return None
-    # A narrow probe first: the key is nearly always new.
-    earlier = Booking.objects.filter(idempotency_key=key).values_list("pk", "request_hash")
-    found = earlier.first()
+    # A narrow probe first, by the unique index: the key is nearly always new.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, request_hash FROM {connection.ops.quote_name(_BOOKINGS)} "
+            "WHERE idempotency_key = %s",
+            [key],
+        )
+        found = cursor.fetchone()
     if found is None:
         return None
     pk, earlier_hash = found
@@ -477,10 +486,17 @@ def _redeem(
         if replayed:
             return replayed
         raise
-    except IntegrityError:
+    except IntegrityError as exc:
         replayed = _replay(idempotency_key, request_hash)
         if replayed:
             return replayed
+        if "one_exclusive_booking" in str(exc) or "one_active_booking" in str(exc):
+            # The constraints behind "once": reached only if the checks above were raced.
+            raise RedemptionRefused(
+                "There is already a booking under these details: one booking per person.",
+                reason=Result.ALREADY_BOOKED,
+                code=found,
+            ) from None
         raise
     booking.replayed = False
     return booking
@@ -586,9 +602,6 @@ def _book(
     return booking
 
 
-_CODES = InvitationCode._meta.db_table
-_BOOKINGS = Booking._meta.db_table
-_ATTEMPTS = RedemptionAttempt._meta.db_table
 _TAKE_AND_BOOK = f"""
 WITH taken AS (
     UPDATE {_CODES} SET uses = uses + 1
@@ -683,26 +696,31 @@ def _actor(client: Client) -> User:
 
 
 def _lock_and_check_booked(participant: Participant, code: InvitationCode) -> bool:
-    """Lock the participant's row until the transaction ends, and say in the same statement
-    whether they hold the booking the code's rule forbids (any on the contract, or this
-    code's). Their bookings wait for each other here, so the answer stays true."""
+    """Lock the participant's row until the transaction ends, then say whether they hold
+    the booking the code's rule forbids (any on the contract, or this code's).
+
+    Two statements on purpose: a statement that waited for the lock still reads with the
+    snapshot it started with, so the check must come after, to see a booking the lock's
+    previous holder committed.
+    """
     quote = connection.ops.quote_name
-    clause = "b.contract_id = %s" if code.one_per_person else "b.code_id = %s"
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {quote(_BOOKINGS)} b WHERE b.participant_id = t.id "
-        f"AND b.status = 'active' AND {clause}) "
-        f"FROM {quote(Participant._meta.db_table)} t WHERE t.id = %s{lock}"
-    )
-    target = code.contract_id if code.one_per_person else code.pk
+    clause = "contract_id = %s" if code.one_per_person else "code_id = %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [target, participant.pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise RedemptionRefused(
-            "This invitation's participant was removed.", reason=Result.UNKNOWN, code=code
+        cursor.execute(
+            f"SELECT 1 FROM {quote(Participant._meta.db_table)} WHERE id = %s{lock}",
+            [participant.pk],
         )
-    return bool(row[0])
+        if cursor.fetchone() is None:
+            raise RedemptionRefused(
+                "This invitation's participant was removed.", reason=Result.UNKNOWN, code=code
+            )
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {quote(_BOOKINGS)} WHERE participant_id = %s "
+            f"AND status = 'active' AND {clause})",
+            [participant.pk, code.contract_id if code.one_per_person else code.pk],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def contract_access_group(contract: Contract) -> Group:

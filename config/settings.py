@@ -83,11 +83,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
+    "DATABASE_PREPARED_STATEMENTS", default=False
 ):
-    # Server-side binding lets psycopg prepare a statement run twice on a connection:
-    # PostgreSQL then plans it once per connection. Planning was most of its work per
-    # redemption. Turn off behind a pooler in transaction mode that cannot keep them.
+    # Server-side binding for every query, so psycopg prepares any statement run twice on a
+    # connection. Off by default: PostgreSQL then takes at most 65,535 parameters per
+    # statement, which a large `pk__in` exceeds. The redemption path prepares its own
+    # statements either way (core/db.py).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"server_side_binding": True, "prepare_threshold": 2}
     )

@@ -48,10 +48,12 @@ class CodesApi(APIView):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        if not has_perm_cached(request.user, "invitations.add_booking"):
+        if not request.user.is_staff or not has_perm_cached(
+            request.user, "invitations.add_booking"
+        ):
             raise PermissionDenied(
-                "Booking with codes needs the “Can add booking” permission (roles Administrator, "
-                "Contract manager, Support)."
+                "Booking with codes needs a staff account with the “Can add booking” permission "
+                "(roles Administrator, Contract manager, Support)."
             )
 
 

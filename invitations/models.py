@@ -387,6 +387,7 @@ class RedemptionAttempt(models.Model):
         GROUP = "group", "Group not allowed"
         ALREADY_BOOKED = "already_booked", "Already booked on this contract"
         NOT_ON_LIST = "not_on_list", "Not on the closed group's list"
+        HAS_INVITATION = "has_invitation", "Email holds its own invitation"
         THROTTLED = "throttled", "Too many attempts"
 
     created_at = models.DateTimeField(default=timezone.now)

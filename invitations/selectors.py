@@ -103,7 +103,8 @@ def code_list(
     active = Q(status=InvitationCode.Status.ACTIVE)
     if status == "active":
         qs = (
-            qs.filter(active, uses__lt=F("max_uses"))
+            qs.filter(active)
+            .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
             .exclude(valid_until__lt=today)
             .exclude(valid_from__gt=today)
         )

@@ -36,7 +36,9 @@ from invitations.services.redemption import (
     contract_access_group,
     public_attempt_close,
     public_attempt_open,
+    public_attempt_spare_code,
     shared_code_create,
+    web_request_hash,
 )
 
 __all__ = [
@@ -67,5 +69,7 @@ __all__ = [
     "participant_imports_expire",
     "public_attempt_close",
     "public_attempt_open",
+    "public_attempt_spare_code",
     "shared_code_create",
+    "web_request_hash",
 ]

@@ -9,11 +9,12 @@ left, and unique constraints on the booking back the "only once" rules.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
@@ -33,7 +34,7 @@ from django.utils.http import urlsafe_base64_encode
 from contracts.models import Contract, ContractPrice, Participant, Product
 from contracts.services import participant_create
 from core import codes as codelib
-from core import throttle
+from core import db, throttle
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
 from invitations.models import (
@@ -220,10 +221,7 @@ def _load_code(code: str, *, shared_only: bool) -> InvitationCode | None:
     every attempt (a third of a redemption's time in Python); on PostgreSQL the statement
     is prepared once per connection. Other fields load on access, as deferred fields do.
     """
-    sql = _code_query() + (" AND c.is_shared" if shared_only else "")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [code])
-        row = cursor.fetchone()
+    row = db.fetchone(_code_query() + (" AND c.is_shared" if shared_only else ""), [code])
     if row is None:
         return None
     converters = _converters()
@@ -339,13 +337,23 @@ def _person_refusal(
         refusal = _rules_refusal(code, region=details.region, group=details.group)
     if refusal or participant is None:
         return refusal
+    if not code.participant_id and participant.invitation_codes.exists():
+        # A code for anyone does not book as someone who was sent a code of their own:
+        # typing their email address would otherwise take their place.
+        return RedemptionRefused(
+            f"This email address has its own invitation for {code.contract.name}: please "
+            "book with the code sent to it.",
+            reason=Result.HAS_INVITATION,
+            code=code,
+        )
     if booked is None:
-        # Any booking on the contract, or (without the rule) with this code.
+        # Any booking on the contract, or (without the rule) with this code, or one
+        # whose own rule allowed no other.
         bookings = participant.bookings.filter(status=Booking.Status.ACTIVE)
         booked = (
             bookings.filter(contract=code.contract_id)
             if code.one_per_person
-            else bookings.filter(code=code)
+            else bookings.filter(Q(code=code) | Q(contract=code.contract_id, exclusive=True))
         ).exists()
     if booked and code.one_per_person:
         # Not naming the person: whoever typed an email address learns no name.
@@ -357,8 +365,8 @@ def _person_refusal(
         )
     if booked:
         return RedemptionRefused(
-            "There is already a booking with this code under these details. Your "
-            "confirmation email has its booking reference.",
+            f"There is already a booking for {code.contract.name} under these details that "
+            "this code cannot add to. Your confirmation email has its booking reference.",
             reason=Result.ALREADY_BOOKED,
             code=code,
         )
@@ -437,13 +445,11 @@ def _replay(key: str | None, request_hash: str) -> Booking | None:
     if not key:
         return None
     # A narrow probe first, by the unique index: the key is nearly always new.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, request_hash FROM {connection.ops.quote_name(_BOOKINGS)} "
-            "WHERE idempotency_key = %s",
-            [key],
-        )
-        found = cursor.fetchone()
+    found = db.fetchone(
+        f"SELECT id, request_hash FROM {connection.ops.quote_name(_BOOKINGS)} "
+        "WHERE idempotency_key = %s",
+        [key],
+    )
     if found is None:
         return None
     pk, earlier_hash = found
@@ -562,12 +568,16 @@ def _book(
             region=details.region,
             group=details.group,
         )
-    elif details.phone.strip() and details.phone.strip() != participant.phone:
+    elif (
+        code.participant_id and details.phone.strip() != participant.phone and details.phone.strip()
+    ):
+        # Only the holder of an assigned code corrects their phone; a code for anyone
+        # never changes what is stored about someone.
         participant.phone = details.phone.strip()
         participant.save(update_fields=["phone"])
     account_created = False
     if create_account:
-        account_created = _account_link(participant)
+        account_created = _account_link(participant, client)
     booking = Booking(
         reference=codelib.draw_codes("", 10, 1)[0],
         contract=contract,
@@ -594,11 +604,14 @@ def _book(
     booking_id, user_id = booking.pk, participant.user_id
     from invitations.tasks import send_booking_confirmation
 
+    # Robust: a booking made stands even when its email cannot be queued (it is logged).
     transaction.on_commit(
         lambda: send_booking_confirmation.delay(
             booking_id, set_password_user_id=user_id if account_created else None
-        )
+        ),
+        robust=True,
     )
+    booking.account_created = account_created
     return booking
 
 
@@ -664,10 +677,7 @@ def _take_use_and_book(
             "address": attempt.address,
             "agent": attempt.user_agent,
         }
-        connection.ensure_connection()
-        # Django's error wrapper: a unique violation arrives as django.db.IntegrityError.
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            row = cursor.execute(_TAKE_AND_BOOK, params, prepare=True).fetchone()
+        row = db.fetchone(_TAKE_AND_BOOK, params)
         if row is None:
             return False
         booking.pk = row[0]
@@ -705,22 +715,29 @@ def _lock_and_check_booked(participant: Participant, code: InvitationCode) -> bo
     """
     quote = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    clause = "contract_id = %s" if code.one_per_person else "code_id = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(
+    clause = (
+        "contract_id = %s"
+        if code.one_per_person
+        else "(code_id = %s OR (contract_id = %s AND exclusive))"
+    )
+    if (
+        db.fetchone(
             f"SELECT 1 FROM {quote(Participant._meta.db_table)} WHERE id = %s{lock}",
             [participant.pk],
         )
-        if cursor.fetchone() is None:
-            raise RedemptionRefused(
-                "This invitation's participant was removed.", reason=Result.UNKNOWN, code=code
-            )
-        cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {quote(_BOOKINGS)} WHERE participant_id = %s "
-            f"AND status = 'active' AND {clause})",
-            [participant.pk, code.contract_id if code.one_per_person else code.pk],
+        is None
+    ):
+        raise RedemptionRefused(
+            "This invitation's participant was removed.", reason=Result.UNKNOWN, code=code
         )
-        return bool(cursor.fetchone()[0])
+    row = db.fetchone(
+        f"SELECT EXISTS (SELECT 1 FROM {quote(_BOOKINGS)} WHERE participant_id = %s "
+        f"AND status = 'active' AND {clause})",
+        [participant.pk, code.contract_id]
+        if code.one_per_person
+        else [participant.pk, code.pk, code.contract_id],
+    )
+    return bool(row[0])
 
 
 def contract_access_group(contract: Contract) -> Group:
@@ -729,18 +746,22 @@ def contract_access_group(contract: Contract) -> Group:
     return group
 
 
-def _account_link(participant: Participant) -> bool:
-    """Link the participant to the account with their email, or make one; True when made.
+def _account_link(participant: Participant, client: Client) -> bool:
+    """Give the participant an account holding the contract's access; True when one is made.
 
-    A new account has no password: the confirmation email carries a link to set one.
+    A new account has no password: the confirmation email carries a link to set one. An
+    account that exists with their email is linked only when it is the one signed in:
+    typing an address must not grant anything to someone else's account.
     """
     users = get_user_model().objects
     email = participant.email.strip().lower()
+    advisory_xact_lock(f"account:{email}")  # two bookings at once make one account
+    user = participant.user
     created = False
-    user = (
-        participant.user
-        or users.filter(Q(email__iexact=email) | Q(username__iexact=email)).order_by("id").first()
-    )
+    if user is None:
+        user = users.filter(Q(email__iexact=email) | Q(username__iexact=email)).first()
+        if user is not None and user.pk != getattr(client.user, "pk", None):
+            return False
     if user is None:
         user = users.create_user(username=email[:150], email=email, password=None)
         user.first_name, user.last_name = participant.first_name, participant.last_name
@@ -943,6 +964,23 @@ def public_attempt_open(*, client: Client, typed: str) -> None:
         )
         attempt_record(client=client, typed=typed, result=Result.THROTTLED, message=message)
         raise RedemptionRefused(message, reason=Result.THROTTLED)
+
+
+def public_attempt_spare_code(*, typed: str) -> None:
+    """A refusal about the person, not the code: it counts against the address only, so
+    nobody can lock a shared code for everyone by failing on it."""
+    throttle.forgive("register-code", _code_key(typed))
+
+
+def web_request_hash(*, code: str, fields: Mapping[str, str]) -> str:
+    """What a booking form asked for, so that its token replays only the same request."""
+    values = [codelib.normalise(code)] + [
+        (fields.get(name) or "").strip() for name in sorted(PERSON_FIELDS)
+    ]
+    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
+
+
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "region", "group")
 
 
 def public_attempt_close(*, client: Client, typed: str) -> None:

@@ -34,6 +34,7 @@ PERSON_REASONS = {
     Result.GROUP,
     Result.ALREADY_BOOKED,
     Result.NOT_ON_LIST,
+    Result.HAS_INVITATION,
 }
 
 
@@ -91,9 +92,11 @@ def register_start(request: HttpRequest) -> HttpResponse:
 
 def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
     """The booking link `/register/<code>/`: the product, the price and the booking form."""
+    request_hash = ""
     if request.method == "POST":
+        request_hash = services.web_request_hash(code=code, fields=request.POST)
         # A double click or a retry of a form that booked: the first booking stands.
-        earlier = _earlier_booking(request)
+        earlier = _earlier_booking(request, request_hash)
         if earlier is not None:
             return _to_confirmation(earlier)
     found = _look_up(request, code)
@@ -111,12 +114,25 @@ def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
                     details=_details(found, data),
                     client=client,
                     idempotency_key=f"web:{data['token']}",
+                    request_hash=request_hash,
                     create_account=data.get("create_account", False),
+                )
+            except services.IdempotencyConflict:
+                # The form booked already, for other details (the back button on a shared
+                # device): this is a new booking, with a new token.
+                services.public_attempt_close(client=client, typed=code)
+                form.data = form.data.copy()
+                form.data["token"] = booking_form_token()
+                form.add_error(
+                    None,
+                    "This form was used for a booking already. Check the "
+                    "details and press Book again to make another.",
                 )
             except RedemptionRefused as exc:
                 if exc.reason not in PERSON_REASONS:
                     return _refused(request, code, exc)
                 # About the person, not the code: their details stay, to correct them.
+                services.public_attempt_spare_code(typed=code)
                 form.add_error(None, exc.message)
             except ValidationError as exc:
                 services.public_attempt_close(client=client, typed=code)
@@ -149,38 +165,34 @@ def _details(code: InvitationCode, data: dict) -> Details:
     )
 
 
-def _earlier_booking(request: HttpRequest) -> Booking | None:
+def _earlier_booking(request: HttpRequest, request_hash: str) -> Booking | None:
+    """The booking this very form made, when it is sent again with the same details."""
     try:
         token = signing.loads(request.POST.get("token", ""), salt=TOKEN_SALT, max_age=TOKEN_AGE)
     except signing.BadSignature:
         return None
-    return Booking.objects.filter(idempotency_key=f"web:{token}").first()
+    return Booking.objects.filter(idempotency_key=f"web:{token}", request_hash=request_hash).first()
 
 
 def _to_confirmation(booking: Booking) -> HttpResponse:
-    return redirect(
-        "register:booked", token=signing.dumps(booking.pk, salt=CONFIRMATION_SALT, compress=True)
-    )
+    # The confirmation says a password link was emailed only when this booking made one.
+    made = getattr(booking, "account_created", False)
+    token = signing.dumps([booking.pk, made], salt=CONFIRMATION_SALT, compress=True)
+    return redirect("register:booked", token=token)
 
 
 def register_booked(request: HttpRequest, token: str) -> HttpResponse:
     """The confirmation, behind a signed link only the booking's browser was sent to."""
     try:
-        booking_id = signing.loads(token, salt=CONFIRMATION_SALT)
-    except signing.BadSignature:
+        booking_id, account_created = signing.loads(token, salt=CONFIRMATION_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
         return render(request, "register/start.html", {"form": CodeEntryForm()}, status=404)
     booking = get_object_or_404(
         Booking.objects.select_related("contract", "participant__user", "price__product", "code"),
         pk=booking_id,
     )
-    account = booking.participant.user
     return render(
-        request,
-        "register/booked.html",
-        {
-            "booking": booking,
-            "password_to_set": account is not None and not account.has_usable_password(),
-        },
+        request, "register/booked.html", {"booking": booking, "password_to_set": account_created}
     )
 
 

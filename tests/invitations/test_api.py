@@ -159,3 +159,10 @@ def test_a_token_is_rate_limited_but_not_locked_out_by_refusals(integration, pri
 def test_the_schema_lists_both_operations(superuser_client):
     schema = superuser_client.get("/api/schema/").content.decode()
     assert "/api/v1/codes/validate" in schema and "/api/v1/codes/redeem" in schema
+
+
+def test_a_user_who_is_not_staff_is_refused_even_with_the_permission(assigned):
+    client = APIClient()
+    user = UserFactory(role=roles.SUPPORT, is_staff=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert redeem(client, {"code": assigned.code}).status_code == 403

@@ -156,3 +156,12 @@ def test_a_participant_who_booked_cannot_be_deleted(manager_client, price):
     booking = book(InvitationCodeFactory(price=price))
     url = reverse("invitations:participant_delete", args=[booking.participant_id])
     assert "bookings are kept" in manager_client.get(url).content.decode()
+
+
+def test_the_active_filter_lists_a_shared_code_without_a_limit(manager_client, price):
+    shared = services.shared_code_create(
+        actor=None, contract=price.contract, code="OPENHOUSE2026", price=price, max_uses=None
+    )
+    url = reverse("invitations:code_list", args=[price.contract_id])
+    assert shared.display == "OPENHOUSE2026"
+    assert shared.display in manager_client.get(url, {"status": "active"}).content.decode()

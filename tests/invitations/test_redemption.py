@@ -184,6 +184,7 @@ def test_an_email_already_booked_on_the_contract_is_refused_for_an_unassigned_co
 
 
 def test_without_one_per_person_a_person_may_book_again_with_another_code(price, assigned):
+    InvitationCode.objects.filter(pk=assigned.pk).update(one_per_person=False)
     redeem(assigned, Details())
     second = InvitationCodeFactory(
         price=price, participant=assigned.participant, one_per_person=False
@@ -328,15 +329,70 @@ def test_an_account_is_made_with_a_password_link_and_the_contracts_access(
     assert "/register/account/" in mail.outbox[0].body
 
 
-def test_an_existing_account_is_linked_not_made_again(
-    price, code, django_capture_on_commit_callbacks
+def test_an_existing_account_is_linked_only_when_it_is_the_one_signed_in(
+    price, django_capture_on_commit_callbacks
 ):
     user = UserFactory(email="nora@example.com", is_staff=False)
+    # Someone else typing Nora's address grants her account nothing.
     with django_capture_on_commit_callbacks(execute=True):
-        booking = redeem(code, create_account=True)
-    assert booking.participant.user == user
+        booking = redeem(InvitationCodeFactory(price=price), create_account=True)
+    assert booking.participant.user is None
+    assert not user.groups.exists()
     assert get_user_model().objects.filter(email__iexact="nora@example.com").count() == 1
     assert "/register/account/" not in mail.outbox[0].body
+    # Nora herself, signed in, gets it linked.
+    services.booking_void(actor=None, booking=booking, reason="test")
+    signed_in = Client(address="203.0.113.7", user=user)
+    linked = services.booking_redeem(
+        code=InvitationCodeFactory(price=price).code,
+        details=NEW_PERSON,
+        client=signed_in,
+        create_account=True,
+    )
+    assert linked.participant.user == user
+    assert user.groups.filter(name=f"Contract {price.contract_id} participants").exists()
+
+
+def test_a_code_for_anyone_does_not_book_as_someone_sent_their_own(price, assigned):
+    shared = InvitationCodeFactory(price=price, max_uses=None)
+    caught = refusal(shared, Details(first_name="M", last_name="M", email="ADA@example.com"))
+    assert caught.reason == Result.HAS_INVITATION
+    assert not Booking.objects.exists()
+    assert InvitationCode.objects.get(pk=shared.pk).uses == 0
+
+
+def test_a_code_for_anyone_never_changes_a_listed_persons_details(price):
+    listed = ParticipantFactory(contract=price.contract, email="nora@example.com", phone="0100")
+    booking = redeem(InvitationCodeFactory(price=price))  # NEW_PERSON types phone 0601
+    assert booking.participant == listed
+    listed.refresh_from_db()
+    assert listed.phone == "0100"
+
+
+def test_a_booking_without_the_rule_cannot_join_one_that_allowed_no_other(price, assigned):
+    redeem(assigned, Details())  # one booking per person
+    relaxed = InvitationCodeFactory(price=price, participant=assigned.participant)
+    InvitationCode.objects.filter(pk=relaxed.pk).update(one_per_person=False)
+    caught = refusal(relaxed, Details())
+    assert caught.reason == Result.ALREADY_BOOKED
+
+
+def test_a_booking_stands_when_its_email_cannot_be_sent(
+    code, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.invitations.test_redemption.BrokenEmail"
+    with django_capture_on_commit_callbacks(execute=True):  # robust callbacks log, not raise
+        booking = redeem(code)
+    assert Booking.objects.filter(pk=booking.pk).exists()
+    assert "SMTP server down" in caplog.text
+
+
+class BrokenEmail:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise OSError("SMTP server down")
 
 
 def test_check_changes_nothing_and_names_the_reason(assigned):

@@ -244,3 +244,50 @@ def test_the_confirmation_mentions_the_password_link_of_a_new_account(client, pr
         follow=True,
     )
     assert "link to set its password" in response.content.decode()
+
+
+def test_a_form_sent_again_with_other_details_does_not_show_the_first_booking(client, price):
+    code = InvitationCodeFactory(price=price, max_uses=5)
+    token = token_of(client.get(book_url(code)))
+    anna = {"first_name": "Anna", "last_name": "A", "email": "anna@example.com"}
+    bert = {"first_name": "Bert", "last_name": "B", "email": "bert@example.com"}
+    first = client.post(book_url(code), {"token": token, **anna})
+    assert first.status_code == 302
+    # The back button on a shared device: the same token, another person.
+    again = client.post(book_url(code), {"token": token, **bert})
+    page = again.content.decode()
+    assert again.status_code == 200 and "used for a booking already" in page
+    assert "anna@example.com" not in page
+    booked = client.post(book_url(code), {"token": token_of(again), **bert})
+    assert booked.status_code == 302
+    assert sorted(Booking.objects.values_list("participant__email", flat=True)) == [
+        "anna@example.com",
+        "bert@example.com",
+    ]
+
+
+def test_refusals_about_people_do_not_lock_a_shared_code(client, price, settings):
+    settings.REGISTER_CODE_FAILURE_LIMIT = 3
+    shared = InvitationCodeFactory(price=price, max_uses=None, allowed_regions="North")
+    for n in range(5):
+        response = client.post(
+            book_url(shared),
+            {
+                "token": token_of(client.get(book_url(shared), REMOTE_ADDR=f"192.0.2.{n}")),
+                "first_name": "P",
+                "last_name": str(n),
+                "email": f"p{n}@example.com",
+                "region": "South",
+            },
+            REMOTE_ADDR=f"192.0.2.{n}",
+        )
+        assert "not valid for your region" in response.content.decode()
+    assert client.get(book_url(shared), REMOTE_ADDR="192.0.2.100").status_code == 200
+
+
+def test_the_password_note_appears_only_when_the_booking_made_the_account(client, price):
+    code = InvitationCodeFactory(price=price)
+    token = token_of(client.get(book_url(code)))
+    details = {"first_name": "N", "last_name": "N", "email": "n@example.com"}
+    response = client.post(book_url(code), {"token": token, **details}, follow=True)
+    assert "link to set its password" not in response.content.decode()

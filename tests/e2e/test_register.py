@@ -72,7 +72,7 @@ def test_an_invited_participant_books_with_a_loosely_typed_code_and_cannot_use_i
     expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
     reference = page.locator("#reference").inner_text().strip()
     assert reference
-    expect(page.get_by_text("Health Check for Ada Lovelace, 80.00 EUR.")).to_be_visible()
+    expect(page.get_by_text("Health Check, 80.00 EUR.")).to_be_visible()
 
     booking = Booking.objects.get()
     assert booking.reference == reference

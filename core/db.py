@@ -9,6 +9,7 @@ plan. Elsewhere (SQLite) they are ordinary Django cursors.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import psycopg
@@ -25,5 +26,12 @@ def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
             cursor.execute(sql, params)
             return cursor.fetchone()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        return cursor.execute(sql, params, prepare=True).fetchone()
+    start = time.monotonic()
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            return cursor.execute(sql, params, prepare=True).fetchone()
+    finally:
+        if connection.queries_logged:  # counted like any query (DEBUG, assertNumQueries)
+            connection.queries_log.append(
+                {"sql": f"{sql} -- prepared, {params!r}", "time": f"{time.monotonic() - start:.3f}"}
+            )

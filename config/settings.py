@@ -82,16 +82,22 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # redemption (a new backend with cold caches); health checks drop a broken one.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=False
-):
-    # Server-side binding for every query, so psycopg prepares any statement run twice on a
-    # connection. Off by default: PostgreSQL then takes at most 65,535 parameters per
-    # statement, which a large `pk__in` exceeds. The redemption path prepares its own
-    # statements either way (core/db.py).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": 2}
-    )
+# Prepared statements on PostgreSQL: "hot" (default) prepares the few statements every
+# redemption runs (core/db.py), planned once per kept connection; "all" binds every query
+# on the server so psycopg prepares any statement run twice (a statement may then carry at
+# most 65,535 parameters, which a large import exceeds); "off" prepares nothing, for a
+# pooler in transaction mode that cannot keep them.
+PREPARED_STATEMENTS = env.str("DATABASE_PREPARED_STATEMENTS", default="hot").lower()
+if PREPARED_STATEMENTS not in ("hot", "all", "off"):
+    raise ImproperlyConfigured("DATABASE_PREPARED_STATEMENTS must be hot, all or off.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    if PREPARED_STATEMENTS == "all":
+        options.update({"server_side_binding": True, "prepare_threshold": 2})
+    elif PREPARED_STATEMENTS == "hot":
+        # Django's own cursors bind on the client and never prepare; psycopg prepares
+        # only what asks for it (prepare=True) once a threshold is set at all.
+        options.setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the page read while a background batch writes; the timeout waits for a
     # writer instead of failing at once with "database is locked".

@@ -4,7 +4,8 @@ Django binds parameters on the client, so PostgreSQL plans every statement again
 the few statements every redemption runs, planning was most of the database's work.
 These helpers send them with server-side parameters and `prepare=True`: psycopg prepares
 each once per connection (connections are kept, CONN_MAX_AGE) and PostgreSQL reuses the
-plan. Elsewhere (SQLite) they are ordinary Django cursors.
+plan, unless DATABASE_PREPARED_STATEMENTS=off (psycopg then prepares nothing). Elsewhere
+(SQLite) they are ordinary Django cursors.
 """
 
 from __future__ import annotations

@@ -175,8 +175,12 @@ def _earlier_booking(request: HttpRequest, request_hash: str) -> Booking | None:
 
 
 def _to_confirmation(booking: Booking) -> HttpResponse:
-    # The confirmation says a password link was emailed only when this booking made one.
-    made = getattr(booking, "account_created", False)
+    # The confirmation says a password link was emailed only when this booking made one
+    # (a booking found again: when its account still waits for its password).
+    made = getattr(booking, "account_created", None)
+    if made is None:
+        account = booking.participant.user
+        made = account is not None and not account.has_usable_password()
     token = signing.dumps([booking.pk, made], salt=CONFIRMATION_SALT, compress=True)
     return redirect("register:booked", token=token)
 
@@ -184,7 +188,9 @@ def _to_confirmation(booking: Booking) -> HttpResponse:
 def register_booked(request: HttpRequest, token: str) -> HttpResponse:
     """The confirmation, behind a signed link only the booking's browser was sent to."""
     try:
-        booking_id, account_created = signing.loads(token, salt=CONFIRMATION_SALT)
+        value = signing.loads(token, salt=CONFIRMATION_SALT)
+        # Links made before the flag was added hold the booking's id alone.
+        booking_id, account_created = (value, False) if isinstance(value, int) else value
     except (signing.BadSignature, TypeError, ValueError):
         return render(request, "register/start.html", {"form": CodeEntryForm()}, status=404)
     booking = get_object_or_404(

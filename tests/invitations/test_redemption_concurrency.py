@@ -90,3 +90,16 @@ def test_one_new_email_on_two_codes_at_once_becomes_one_participant_with_one_boo
     booked, refused = split(outcomes)
     assert len(booked) == 1 and len(refused) == 3
     assert price.contract.participants.count() == 1
+
+
+def test_the_booking_statements_are_prepared_on_a_kept_connection():
+    from django.db import connection
+
+    code = InvitationCodeFactory(max_uses=3)
+    for n in range(3):
+        attempt(code.code, person(n))()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("WITH taken AS" in sql for sql in prepared)
+    assert any("c.code = $1" in sql for sql in prepared)

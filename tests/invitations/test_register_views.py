@@ -291,3 +291,21 @@ def test_the_password_note_appears_only_when_the_booking_made_the_account(client
     details = {"first_name": "N", "last_name": "N", "email": "n@example.com"}
     response = client.post(book_url(code), {"token": token, **details}, follow=True)
     assert "link to set its password" not in response.content.decode()
+
+
+def test_a_double_click_keeps_the_password_note_of_a_new_account(client, price):
+    code = InvitationCodeFactory(price=price)
+    token = token_of(client.get(book_url(code)))
+    details = {"token": token, "first_name": "N", "last_name": "N", "email": "n@example.com"}
+    client.post(book_url(code), {**details, "create_account": "on"})
+    again = client.post(book_url(code), {**details, "create_account": "on"}, follow=True)
+    assert "link to set its password" in again.content.decode()
+
+
+def test_a_confirmation_link_of_the_earlier_form_still_opens(client, assigned):
+    token = token_of(client.get(book_url(assigned)))
+    client.post(book_url(assigned), {"token": token})
+    booking = Booking.objects.get()
+    old = signing.dumps(booking.pk, salt="invitations.booking-confirmation", compress=True)
+    response = client.get(reverse("register:booked", args=[old]))
+    assert response.status_code == 200 and booking.reference in response.content.decode()

@@ -187,7 +187,7 @@ PARTICIPANT_IMPORT_SYNC_ROWS = env.int("PARTICIPANT_IMPORT_SYNC_ROWS", default=2
 # session for staff trying it in the browser; the OpenAPI schema at /api/schema/.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.auth.PreparedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

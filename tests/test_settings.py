@@ -28,6 +28,8 @@ CONFIG_VARS = (
     "CACHE_URL",
     "EMAIL_URL",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "DATABASE_PREPARED_STATEMENTS",
+    "CONN_MAX_AGE",
 )
 
 
@@ -214,3 +216,31 @@ def test_a_large_participant_import_is_checked_and_run_by_a_real_worker(tmp_path
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+PRINT_DB_OPTIONS = (
+    "import django; django.setup(); from django.conf import settings; "
+    "o = settings.DATABASES['default'].get('OPTIONS', {}); "
+    "print(o.get('server_side_binding'), o.get('prepare_threshold'), "
+    "settings.DATABASES['default']['CONN_MAX_AGE'])"
+)
+PG = "postgres://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("", ["None", "2147483647", "60"]),
+        ("all", ["True", "2", "60"]),
+        ("off", ["None", "None", "60"]),
+    ],
+)
+def test_prepared_statements_modes_on_postgresql(mode, expected):
+    env = {"DATABASE_URL": PG} | ({"DATABASE_PREPARED_STATEMENTS": mode} if mode else {})
+    assert _python(PRINT_DB_OPTIONS, **env).stdout.split() == expected
+
+
+def test_an_unknown_prepared_statements_mode_is_refused():
+    result = _python(PRINT_DB_OPTIONS, DATABASE_URL=PG, DATABASE_PREPARED_STATEMENTS="some")
+    assert result.returncode != 0
+    assert "DATABASE_PREPARED_STATEMENTS must be hot, all or off." in result.stderr

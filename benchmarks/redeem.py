@@ -43,6 +43,7 @@ Everything made is removed at the end, also on failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -428,13 +429,14 @@ def wait_until_answering(proc: subprocess.Popen, port: int) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=5) as sock:
-                sock.sendall(request)
-                if sock.recv(12).startswith(b"HTTP/1."):
-                    return
-        except OSError:
-            pass
+        # Refused while gunicorn is still starting: try again shortly.
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, port), timeout=5) as sock,
+        ):
+            sock.sendall(request)
+            if sock.recv(12).startswith(b"HTTP/1."):
+                return
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT_S} s")
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from contracts.models import Contract, Participant
@@ -387,9 +388,8 @@ def test_a_booking_stands_when_its_email_cannot_be_sent(
     assert "SMTP server down" in caplog.text
 
 
-class BrokenEmail:
-    def __init__(self, *args, **kwargs):
-        pass
+class BrokenEmail(BaseEmailBackend):
+    """An email backend whose server is down."""
 
     def send_messages(self, messages):
         raise OSError("SMTP server down")

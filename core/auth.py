@@ -22,7 +22,7 @@ class PreparedTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str):
         user_model = get_user_model()
-        names = [f.attname for f in user_model._meta.concrete_fields]
+        names = db.field_order(user_model, [f.attname for f in user_model._meta.concrete_fields])
         quote = connection.ops.quote_name
         columns = ", ".join(f"u.{quote(name)}" for name in names)
         row = db.fetchone(
@@ -33,26 +33,9 @@ class PreparedTokenAuthentication(TokenAuthentication):
         )
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        user = user_model.from_db(connection.alias, names, _converted(user_model, names, row[1:]))
+        user = db.instance(user_model, names, row[1:])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        (created,) = _converted(Token, ["created"], row[:1])
-        token = Token(key=key, user=user, created=created)
-        token._state.adding = False
+        token = db.instance(Token, ["key", "user_id", "created"], [key, user.pk, row[0]])
+        token.user = user
         return user, token
-
-
-def _converted(model, names: list[str], values) -> list:
-    """Values as the ORM would hand them over (SQLite gives booleans as 0 and 1, and
-    timestamps as text)."""
-    if connection.vendor == "postgresql":
-        return list(values)
-    out = []
-    for name, value in zip(names, values, strict=True):
-        column = model._meta.get_field(name).get_col("u")
-        for function in connection.ops.get_db_converters(column) + column.get_db_converters(
-            connection
-        ):
-            value = function(value, column, connection)
-        out.append(value)
-    return out

@@ -10,11 +10,13 @@ plan, unless DATABASE_PREPARED_STATEMENTS=off (psycopg then prepares nothing). E
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import psycopg
 from django.db import connection
+from django.db.models import Model
 
 
 def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
@@ -36,3 +38,33 @@ def fetchone(sql: str, params: Sequence | Mapping) -> tuple | None:
             connection.queries_log.append(
                 {"sql": f"{sql} -- prepared, {params!r}", "time": f"{time.monotonic() - start:.3f}"}
             )
+
+
+def field_order(model: type[Model], names: Iterable[str]) -> list[str]:
+    """`names` (attnames) in the model's field order, the order `instance` takes values in."""
+    wanted = set(names)
+    return [f.attname for f in model._meta.concrete_fields if f.attname in wanted]
+
+
+def instance(model: type[Model], names: Sequence[str], values: Sequence) -> Model:
+    """A model instance from a raw row: `values` of the fields `names` (in field order),
+    converted as the ORM converts them (SQLite hands back dates and timestamps as text,
+    decimals as floats, booleans as 0 and 1). Fields not named load on access."""
+    converters = _converters(connection.vendor, model, tuple(names))
+    if converters:
+        values = list(values)
+        for i, column, functions in converters:
+            for function in functions:
+                values[i] = function(values[i], column, connection)
+    return model.from_db(connection.alias, list(names), values)
+
+
+@functools.cache
+def _converters(vendor: str, model: type[Model], names: tuple[str, ...]) -> list[tuple]:
+    found = []
+    for i, name in enumerate(names):
+        column = model._meta.get_field(name).get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            found.append((i, column, functions))
+    return found

@@ -25,7 +25,7 @@ from invitations.serializers import (
     CodeValidateOutput,
     RefusalOutput,
 )
-from invitations.services import Client, Details, RedemptionRefused
+from invitations.services import PERSON_FIELDS, Client, Details, RedemptionRefused
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -37,7 +37,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "twice; with another body, 409.",
 )
 KEY_MAX = 80
-PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "region", "group")
 
 
 class CodesApi(APIView):
@@ -57,15 +56,6 @@ class CodesApi(APIView):
             )
 
 
-def _details(data: dict) -> Details:
-    return Details(
-        **{
-            name: data.get(name) or ("" if name != "date_of_birth" else None)
-            for name in PERSON_FIELDS
-        }
-    )
-
-
 class CodeValidateApi(CodesApi):
     @extend_schema(
         request=CodeValidateInput,
@@ -76,7 +66,7 @@ class CodeValidateApi(CodesApi):
         data = CodeValidateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        person = _details(values) if any(values.get(n) for n in PERSON_FIELDS) else None
+        person = Details.from_data(values) if any(values.get(n) for n in PERSON_FIELDS) else None
         found = None
         try:
             found = services.code_check(code=values["code"], details=person)
@@ -134,7 +124,7 @@ class CodeRedeemApi(CodesApi):
         try:
             booking = services.booking_redeem(
                 code=values["code"],
-                details=_details(values),
+                details=Details.from_data(values),
                 client=client,
                 # Per client: one integration's keys never meet another's.
                 idempotency_key=f"api:{request.user.pk}:{key}" if key else "",

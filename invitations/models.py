@@ -369,6 +369,19 @@ class BookingVoid(models.Model):
         return f"Void of {self.booking}"
 
 
+def _log_link(to) -> models.ForeignKey:
+    """A link from the log: nullable and without a database constraint, since the log
+    outlives what it mentions."""
+    return models.ForeignKey(
+        to,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+
+
 class RedemptionAttempt(models.Model):
     """Every attempt to book with a code, successful or not: the record for disputes."""
 
@@ -394,42 +407,13 @@ class RedemptionAttempt(models.Model):
     channel = models.CharField(max_length=5, choices=Booking.Channel.choices)
     result = models.CharField(max_length=20, choices=Result.choices)
     code_typed = models.CharField(max_length=64, blank=True)
-    # Nullable and without database constraints: the log outlives what it mentions.
-    code = models.ForeignKey(
-        InvitationCode,
-        on_delete=models.DO_NOTHING,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        related_name="+",
-    )
-    contract = models.ForeignKey(
-        Contract,
-        on_delete=models.DO_NOTHING,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        related_name="+",
-    )
-    booking = models.ForeignKey(
-        Booking,
-        on_delete=models.DO_NOTHING,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        related_name="+",
-    )
+    code = _log_link(InvitationCode)
+    contract = _log_link(Contract)
+    booking = _log_link(Booking)
     email = models.CharField(max_length=254, blank=True)
     address = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        null=True,
-        blank=True,
-        db_constraint=False,
-        related_name="+",
-    )
+    user = _log_link(settings.AUTH_USER_MODEL)
     message = models.CharField(max_length=300, blank=True)
 
     class Meta:

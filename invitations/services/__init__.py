@@ -22,6 +22,7 @@ from invitations.services.participants import (
     participant_imports_expire,
 )
 from invitations.services.redemption import (
+    PERSON_FIELDS,
     Client,
     Details,
     IdempotencyConflict,
@@ -42,6 +43,7 @@ from invitations.services.redemption import (
 )
 
 __all__ = [
+    "PERSON_FIELDS",
     "Client",
     "CodeAlreadyHeld",
     "Details",

@@ -8,11 +8,10 @@ left, and unique constraints on the booking back the "only once" rules.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 from django.conf import settings
@@ -81,6 +80,19 @@ class Details:
     region: str = ""
     group: str = ""
 
+    @classmethod
+    def from_data(cls, data: Mapping) -> Details:
+        """From a form's or serializer's cleaned data: absent or empty fields are blank."""
+        return cls(
+            **{
+                name: data.get(name) or (None if name == "date_of_birth" else "")
+                for name in PERSON_FIELDS
+            }
+        )
+
+
+PERSON_FIELDS = tuple(f.name for f in fields(Details))
+
 
 @dataclass(frozen=True)
 class Client:
@@ -143,33 +155,33 @@ def code_find(raw: str) -> InvitationCode:
 
 # The columns a booking and its refusals read, per model, in the order they are selected.
 _LOADED = [
-    (InvitationCode, "c", [f.attname for f in InvitationCode._meta.concrete_fields]),
-    (Contract, "k", ["id", "name", "status", "is_closed_group"]),
-    (ContractPrice, "p", ["id", "contract_id", "product_id", "price_code", "amount", "currency"]),
-    (Product, "d", ["id", "name", "description"]),
-    (
-        Participant,
-        "t",
-        [
-            "id",
-            "contract_id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "date_of_birth",
-            "region",
-            "group",
-            "user_id",
-        ],
-    ),
-]
-
-
-# Model.from_db takes the values in the model's field order.
-_LOADED = [
-    (model, alias, [f.attname for f in model._meta.concrete_fields if f.attname in names])
-    for model, alias, names in _LOADED
+    (model, alias, db.field_order(model, names))
+    for model, alias, names in [
+        (InvitationCode, "c", [f.attname for f in InvitationCode._meta.concrete_fields]),
+        (Contract, "k", ["id", "name", "status", "is_closed_group"]),
+        (
+            ContractPrice,
+            "p",
+            ["id", "contract_id", "product_id", "price_code", "amount", "currency"],
+        ),
+        (Product, "d", ["id", "name", "description"]),
+        (
+            Participant,
+            "t",
+            [
+                "id",
+                "contract_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "date_of_birth",
+                "region",
+                "group",
+                "user_id",
+            ],
+        ),
+    ]
 ]
 
 
@@ -187,33 +199,6 @@ def _code_query() -> str:
     )
 
 
-@functools.cache
-def _converters_for(vendor: str) -> dict[int, list]:
-    """What the ORM would apply to each selected column on this database."""
-    found, i = {}, 0
-    for model, alias, names in _LOADED:
-        for name in names:
-            column = model._meta.get_field(name).get_col(alias)
-            functions = connection.ops.get_db_converters(column) + column.get_db_converters(
-                connection
-            )
-            if functions:
-                found[i] = (column, functions)
-            i += 1
-    return found
-
-
-def _converters() -> dict[int, tuple]:
-    return _converters_for(connection.vendor)
-
-
-def _convert(value, converter: tuple):
-    column, functions = converter
-    for function in functions:
-        value = function(value, column, connection)
-    return value
-
-
 def _load_code(code: str, *, shared_only: bool) -> InvitationCode | None:
     """One statement for a code and what hangs off it, built into model instances.
 
@@ -224,19 +209,11 @@ def _load_code(code: str, *, shared_only: bool) -> InvitationCode | None:
     row = db.fetchone(_code_query() + (" AND c.is_shared" if shared_only else ""), [code])
     if row is None:
         return None
-    converters = _converters()
-    if converters:  # SQLite hands back dates as text and decimals as floats
-        row = [
-            _convert(value, converters[i]) if i in converters else value
-            for i, value in enumerate(row)
-        ]
     objects, start = {}, 0
     for model, _, names in _LOADED:
         values = row[start : start + len(names)]
         start += len(names)
-        objects[model] = (
-            model.from_db(connection.alias, names, values) if values[0] is not None else None
-        )
+        objects[model] = db.instance(model, names, values) if values[0] is not None else None
     found = objects[InvitationCode]
     price = objects[ContractPrice]
     price.product = objects[Product]
@@ -347,14 +324,7 @@ def _person_refusal(
             code=code,
         )
     if booked is None:
-        # Any booking on the contract, or (without the rule) with this code, or one
-        # whose own rule allowed no other.
-        bookings = participant.bookings.filter(status=Booking.Status.ACTIVE)
-        booked = (
-            bookings.filter(contract=code.contract_id)
-            if code.one_per_person
-            else bookings.filter(Q(code=code) | Q(contract=code.contract_id, exclusive=True))
-        ).exists()
+        booked = _holds_blocking_booking(participant, code)
     if booked and code.one_per_person:
         # Not naming the person: whoever typed an email address learns no name.
         return RedemptionRefused(
@@ -707,7 +677,7 @@ def _actor(client: Client) -> User:
 
 def _lock_and_check_booked(participant: Participant, code: InvitationCode) -> bool:
     """Lock the participant's row until the transaction ends, then say whether they hold
-    the booking the code's rule forbids (any on the contract, or this code's).
+    a booking the code's rule forbids.
 
     Two statements on purpose: a statement that waited for the lock still reads with the
     snapshot it started with, so the check must come after, to see a booking the lock's
@@ -715,27 +685,27 @@ def _lock_and_check_booked(participant: Participant, code: InvitationCode) -> bo
     """
     quote = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    clause = (
-        "contract_id = %s"
-        if code.one_per_person
-        else "(code_id = %s OR (contract_id = %s AND exclusive))"
-    )
-    if (
-        db.fetchone(
-            f"SELECT 1 FROM {quote(Participant._meta.db_table)} WHERE id = %s{lock}",
-            [participant.pk],
-        )
-        is None
-    ):
+    sql = f"SELECT 1 FROM {quote(Participant._meta.db_table)} WHERE id = %s{lock}"
+    if db.fetchone(sql, [participant.pk]) is None:
         raise RedemptionRefused(
             "This invitation's participant was removed.", reason=Result.UNKNOWN, code=code
         )
+    return _holds_blocking_booking(participant, code)
+
+
+def _holds_blocking_booking(participant: Participant, code: InvitationCode) -> bool:
+    """Whether the participant holds an active booking that forbids this one: with the
+    code's rule, any on the contract; without it, one with this code, or one whose own
+    rule allowed no other."""
+    if code.one_per_person:
+        clause, params = "contract_id = %s", [participant.pk, code.contract_id]
+    else:
+        clause = "(code_id = %s OR (contract_id = %s AND exclusive))"
+        params = [participant.pk, code.pk, code.contract_id]
     row = db.fetchone(
-        f"SELECT EXISTS (SELECT 1 FROM {quote(_BOOKINGS)} WHERE participant_id = %s "
-        f"AND status = 'active' AND {clause})",
-        [participant.pk, code.contract_id]
-        if code.one_per_person
-        else [participant.pk, code.pk, code.contract_id],
+        f"SELECT EXISTS (SELECT 1 FROM {connection.ops.quote_name(_BOOKINGS)} "
+        f"WHERE participant_id = %s AND status = 'active' AND {clause})",
+        params,
     )
     return bool(row[0])
 
@@ -978,9 +948,6 @@ def web_request_hash(*, code: str, fields: Mapping[str, str]) -> str:
         (fields.get(name) or "").strip() for name in sorted(PERSON_FIELDS)
     ]
     return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
-
-
-PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "region", "group")
 
 
 def public_attempt_close(*, client: Client, typed: str) -> None:

@@ -111,7 +111,7 @@ def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
                 services.public_attempt_open(client=client, typed=code)
                 booking = services.booking_redeem(
                     code=code,
-                    details=_details(found, data),
+                    details=Details.from_data(data),
                     client=client,
                     idempotency_key=f"web:{data['token']}",
                     request_hash=request_hash,
@@ -148,20 +148,6 @@ def register_book(request: HttpRequest, code: str) -> HttpResponseBase:
         request,
         "register/book.html",
         {"code": found, "form": form, "entry": CodeEntryForm()},
-    )
-
-
-def _details(code: InvitationCode, data: dict) -> Details:
-    if code.participant_id:
-        return Details(phone=data.get("phone", ""))
-    return Details(
-        first_name=data["first_name"],
-        last_name=data["last_name"],
-        email=data["email"],
-        phone=data.get("phone", ""),
-        date_of_birth=data.get("date_of_birth"),
-        region=data.get("region", ""),
-        group=data.get("group", ""),
     )
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "invitations",
     "wallets",
     "passes",
+    "referrals",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +166,8 @@ CELERY_TASK_ROUTES = {
     "invitations.tasks.send_booking_confirmation": {"queue": "default"},
     "invitations.tasks.*": {"queue": "generation"},
     "passes.tasks.*": {"queue": "generation"},
+    "referrals.tasks.*": {"queue": "default"},
+    "core.tasks.*": {"queue": "default"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -227,6 +230,19 @@ PASS_TEST_PAYMENTS = env.bool("PASS_TEST_PAYMENTS", default=False)
 PDF_PROCESSES = env.int("PDF_PROCESSES", default=2)
 # Printed pass plans up to this quantity are generated in the request; larger in the background.
 PASS_BATCH_SYNC_LIMIT = env.int("PASS_BATCH_SYNC_LIMIT", default=2_000)
+
+# Outbound webhooks: seconds a receiver has to answer, attempts before a delivery is
+# marked failed, and the first retry's delay in seconds (doubled after each failure).
+WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=5)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE = env.int("WEBHOOK_RETRY_BASE", default=30)
+# Referral programs: how long an email confirmation link and an instant signup link work.
+REFERRAL_CONFIRM_DAYS = env.int("REFERRAL_CONFIRM_DAYS", default=7)
+REFERRAL_JOIN_LINK_DAYS = env.int("REFERRAL_JOIN_LINK_DAYS", default=30)
+REFERRER_IMPORT_MAX_BYTES = env.int("REFERRER_IMPORT_MAX_BYTES", default=20 * 1000 * 1000)
+REFERRER_IMPORT_MAX_ROWS = env.int("REFERRER_IMPORT_MAX_ROWS", default=200_000)
+# The public referral pages: signups allowed per address within REGISTER_FAILURE_WINDOW.
+REFERRAL_SIGNUP_RATE_LIMIT = env.int("REFERRAL_SIGNUP_RATE_LIMIT", default=20)
 
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

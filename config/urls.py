@@ -11,6 +11,7 @@ urlpatterns = [
     path("staff/", include("passes.staff_urls")),
     path("", include("passes.urls")),
     path("", include("invitations.register_urls")),
+    path("", include("referrals.public_urls")),
     path("api/v1/", include(("wallets.api_urls", "wallets_api"))),
     path("api/v1/", include(("passes.api_urls", "passes_api"))),
     path("api/v1/", include(("invitations.api_urls", "invitations_api"))),

@@ -9,11 +9,13 @@ urlpatterns = [
     path("staff/", include("contracts.urls")),
     path("staff/", include("invitations.urls")),
     path("staff/", include("passes.staff_urls")),
+    path("staff/", include("referrals.urls")),
     path("", include("passes.urls")),
     path("", include("invitations.register_urls")),
     path("", include("referrals.public_urls")),
     path("api/v1/", include(("wallets.api_urls", "wallets_api"))),
     path("api/v1/", include(("passes.api_urls", "passes_api"))),
     path("api/v1/", include(("invitations.api_urls", "invitations_api"))),
+    path("api/v1/", include(("referrals.api_urls", "referrals_api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
 ]

@@ -35,11 +35,13 @@ def referral_count(*, referral: Referral) -> list[Reward]:
         return []
     with transaction.atomic():
         referrer = Referrer.objects.select_for_update().get(pk=referral.referrer_id)
+        now = timezone.now()
         counted = Referral.objects.filter(pk=referral.pk, counted_at__isnull=True).update(
-            counted_at=timezone.now()
+            counted_at=now
         )
         if not counted:
             return []
+        referral.counted_at = now
         Referrer.objects.filter(pk=referrer.pk).update(successful=F("successful") + 1)
         referrer.refresh_from_db(fields=["successful"])
         return _fire_tiers(program=program, referrer=referrer, referral=referral)

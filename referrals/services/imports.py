@@ -119,10 +119,10 @@ def referrer_import_check(
     is an issue by row and column, and one issue keeps the whole file out.
     """
     checker = _Checker(program)
-    if len(data) > settings.REFERRER_IMPORT_MAX_BYTES:
-        checker.issue(
-            None, "", "", f"The file is over {settings.REFERRER_IMPORT_MAX_BYTES // 1_000_000} MB."
-        )
+    limit = settings.REFERRER_IMPORT_MAX_BYTES
+    if len(data) > limit:
+        size = f"{limit / 1_000_000:g} MB" if limit >= 1_000_000 else f"{limit:,} bytes"
+        checker.issue(None, "", "", f"The file is over the limit of {size}: split it.")
     else:
         try:
             table = read_table(data)
@@ -161,7 +161,7 @@ def referrer_import_check(
         rows=[row for row in checker.rows if row[2] not in existing] if ok else [],
         issues=checker.issues,
         issue_count=checker.issue_count,
-        total_rows=len(checker.rows) if ok else 0,
+        total_rows=len(checker.rows) - len(existing) if ok else 0,
         already_members=len(existing),
         send_welcome=send_welcome,
         created_by=actor,

@@ -274,6 +274,8 @@ def referral_convert(
             external_id=external_id,
             stage=Referral.Stage.CONVERTED,
         )
+    elif referral.external_id == external_id:  # the same report, raced with its twin
+        return referral, False
     elif referral.external_id:
         raise ConversionConflict(
             f"{email} converted before, as {referral.external_id}; a referral converts once."

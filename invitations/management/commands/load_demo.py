@@ -96,6 +96,7 @@ class Command(BaseCommand):
                 f"\n  Staff login: http://127.0.0.1:8000/admin/login/\n"
                 f"  Public registration page: http://127.0.0.1:8000/register/ "
                 f"(try the shared code OPENDAY2026)\n"
+                f"  Referral signup page: http://127.0.0.1:8000/refer/agency-partners/\n"
                 f"  username: {username}\n  password: {password}\n"
             )
         )
@@ -196,6 +197,60 @@ class Command(BaseCommand):
                     actor=None, participant=participant, price=first_price, width=8
                 )
         self._bookings()
+        self._referrals()
+
+    def _referrals(self) -> None:
+        """A referral program with tiers, referrers, referrals (one flagged) and rewards."""
+        from referrals import links
+        from referrals import services as referral_services
+
+        program = referral_services.program_create(
+            actor=None,
+            name="Agency partners",
+            contract=Contract.objects.get(code="WB26"),
+            flag_same_domain=True,
+        )
+        for name, threshold, kind, extra in [
+            ("Bronze: thank-you hamper", 1, "manual", {}),
+            ("Silver: 50 EUR credit", 3, "wallet", {"credit_amount": Decimal("50.00")}),
+            ("Gold: partner of the year", 5, "manual", {}),
+        ]:
+            referral_services.tier_create(
+                actor=None,
+                program=program,
+                name=name,
+                threshold=threshold,
+                kind=kind,
+                credit_currency="EUR" if kind == "wallet" else "",
+                **extra,
+            )
+        upload = referral_services.referrer_import_check(
+            actor=None,
+            program=program,
+            file_name="agencies.csv",
+            data=(
+                b"Name,Company,Email\nMaya Stone,Brightside Agency,maya@brightside.example\n"
+                b"Tom Becker,Northlight Media,tom@northlight.example\n"
+                b"Ines Duarte,Cobalt Studio,ines@cobalt.example\n"
+            ),
+        )
+        referral_services.referrer_import_complete(actor=None, upload=upload)
+        maya = program.referrers.get(email="maya@brightside.example")
+        tom = program.referrers.get(email="tom@northlight.example")
+        for n, (by, name, email) in enumerate(
+            [
+                (maya, "Lena Fischer", "lena@harbour.example"),
+                (maya, "Omar Haddad", "omar@quarry.example"),
+                (maya, "Priya Nair", "priya@meadow.example"),
+                (tom, "Sam Okafor", "sam@delta.example"),
+                (tom, "Tom Becker", "tom+second@northlight.example"),  # flagged: same mailbox
+            ]
+        ):
+            person = referral_services.Person.clean(name=name, email=email, company="")
+            referred = referral_services.referrer_signup(
+                program=program, person=person, referral_code=by.code, address=f"192.0.2.{n}"
+            )
+            referral_services.referrer_confirm(token=links.confirm_token(referred))
 
     def _bookings(self) -> None:
         """A shared event code and a few bookings, so the Bookings and log pages show some."""

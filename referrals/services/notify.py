@@ -103,10 +103,24 @@ def message_for(kind: str, referrer: Referrer, about_id: int | None = None) -> E
             referral.referred.name if referral and referral.referred else referral.email
         )
     if kind == "reward" and about_id:
+        from referrals.services.rewards import reward_email_details
+
         reward = Reward.objects.select_related("tier").get(pk=about_id)
         values["reward"] = reward.tier.name
-        values["reward_details"] = reward.delivery
+        values["reward_details"] = reward_email_details(reward)
         to = reward.email
+        if reward.email != referrer.email:
+            # A referred company's reward when it never joined: no links of its own.
+            values.update(
+                name=reward.email.split("@")[0],
+                company="",
+                referral_link=links.site(
+                    links.reverse("referrals_public:signup", args=[program.slug])
+                ),
+                status_link=links.site(
+                    links.reverse("referrals_public:signup", args=[program.slug])
+                ),
+            )
     subject, body = emails.render(program, kind, values)
     return EmailMessage(subject, body, to=[to])
 

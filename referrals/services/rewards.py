@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import DomainError
+from referrals import links
 from referrals.models import Referral, ReferralProgram, Referrer, Reward, RewardTier
 from referrals.services import notify
 
@@ -137,9 +139,10 @@ def _issue(reward: Reward, *, actor: User | None) -> None:
     elif tier.kind == RewardTier.Kind.PASS:
         from passes.services import pass_issue
 
-        issued, pin = pass_issue(actor=actor, plan=tier.pass_plan, contact=None)
+        issued, _ = pass_issue(actor=actor, plan=tier.pass_plan, contact=None)
         reward.pass_obj = issued
-        reward.delivery = f"Your pass: {issued.code}" + (f", PIN {pin}" if pin else "")
+        # The PIN is never kept: the reward email sets a fresh one (reward_email_details).
+        reward.delivery = f"Your pass: {issued.code}"
     elif tier.kind == RewardTier.Kind.WALLET:
         reward.wallet_transaction = _credit(reward, actor=actor)
         reward.delivery = f"{tier.credit_amount} {tier.credit_currency} credited to your wallet"
@@ -167,6 +170,26 @@ def _credit(reward: Reward, *, actor: User | None):
         description=f"Referral reward {tier.name}",
         idempotency_key=f"referral-reward:{reward.pk}",
     )
+
+
+def reward_email_details(reward: Reward) -> str:
+    """What the reward email tells beyond the stored delivery line: a pass's PIN, set anew
+    at sending (as gift emails do), and the wallet page a credit went to."""
+    details = [reward.delivery]
+    if reward.pass_obj_id and reward.state == Reward.State.DELIVERED:
+        from passes.services import pass_update
+
+        issued = reward.pass_obj
+        if issued.plan.pin_required and issued.status == "active":
+            _, pin = pass_update(actor=None, pass_obj=issued, reset_pin=True)
+            details.append(f"PIN: {pin}")
+        details.append(f"Redeem it at {links.site(reverse('passes:redeem'))}")
+    if reward.wallet_transaction_id:
+        wallet = reward.wallet_transaction.wallet
+        details.append(
+            f"Your wallet: {links.site(reverse('passes:wallet_page', args=[wallet.page_token]))}"
+        )
+    return "\n".join(details)
 
 
 def reward_deliver_auto(*, reward_id: int) -> bool:

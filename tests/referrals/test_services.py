@@ -1,5 +1,6 @@
 """Referral programs through their services: joining, referring, counting, rewarding."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -7,6 +8,7 @@ from django.core import mail, signing
 from django.core.exceptions import ValidationError
 
 from core import codes as codelib
+from core import pins
 from core.errors import DomainError
 from passes import services as pass_services
 from referrals import links, selectors, services
@@ -403,6 +405,8 @@ def test_a_wallet_reward_credits_one_wallet_per_referrer(program):
     credits = WalletTransaction.objects.filter(wallet=ann.wallet).order_by("pk")
     assert [t.amount for t in credits] == [Decimal("25.00"), Decimal("10.00")]
     assert credits.last().balance_after == Decimal("35.00")
+    emails = [m.body for m in mail.outbox if m.subject.startswith("You earned a reward")]
+    assert len(emails) == 2 and all(f"/wallet/{ann.wallet.page_token}/" in b for b in emails)
     assert set(Reward.objects.values_list("state", flat=True)) == {"delivered"}
 
 
@@ -418,7 +422,12 @@ def test_a_pass_reward_comes_from_its_plan(program):
     join(program, "bo@beta.com", by=ann)
     reward = Reward.objects.get()
     assert reward.state == "delivered" and reward.pass_obj.plan == plan
-    assert reward.pass_obj.code in reward.delivery and "PIN" in reward.delivery
+    assert reward.pass_obj.code in reward.delivery and "PIN" not in reward.delivery  # never kept
+    [email] = [m for m in mail.outbox if m.subject == "You earned a reward: Gift pass"]
+    pin = re.search(r"PIN: (\d+)", email.body)[1]
+    reward.pass_obj.refresh_from_db()
+    assert pins.pin_matches(pin, reward.pass_obj.pin_hash)
+    assert "/passes/redeem/" in email.body
 
 
 def test_a_reward_that_cannot_be_issued_stays_earned_with_the_reason(program):

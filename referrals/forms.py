@@ -18,6 +18,13 @@ class SignupForm(forms.Form):
 
 
 class ProgramForm(forms.ModelForm):
+    landing_url = forms.URLField(
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=ReferralProgram._meta.get_field("landing_url").help_text,
+    )
+
     class Meta:
         model = ReferralProgram
         fields = [
@@ -101,4 +108,14 @@ class JoinLinksForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         label="Emails",
         help_text="One per line; optionally 'Name <email>' or 'email, name, company'.",
+    )
+
+
+class RewardNoteForm(forms.Form):
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: kept with the reward, for the team (e.g. how it was handed over).",
     )

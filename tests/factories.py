@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.codes import draw_codes
+from referrals import fraud
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -87,3 +88,26 @@ class InvitationCodeFactory(factory.django.DjangoModelFactory):
     price = factory.SubFactory(ContractPriceFactory)
     contract = factory.LazyAttribute(lambda c: c.price.contract)
     code = factory.LazyAttribute(lambda c: draw_codes(c.contract.invitation_prefix, 8, 1)[0])
+
+
+class ReferralProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.ReferralProgram"
+
+    name = factory.Sequence(lambda n: f"Partner program {n}")
+    slug = factory.Sequence(lambda n: f"partners-{n}")
+
+
+class ReferrerFactory(factory.django.DjangoModelFactory):
+    """An active referrer with a referral code of the width the program uses."""
+
+    class Meta:
+        model = "referrals.Referrer"
+
+    program = factory.SubFactory(ReferralProgramFactory)
+    name = factory.Sequence(lambda n: f"Referrer {n}")
+    company = "Acme Ltd"
+    email = factory.Sequence(lambda n: f"referrer{n}@example.com")
+    mailbox = factory.LazyAttribute(lambda r: fraud.mailbox(r.email))
+    code = factory.LazyFunction(lambda: draw_codes("", 8, 1)[0])
+    status = "active"

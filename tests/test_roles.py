@@ -8,10 +8,13 @@ from contracts.models import ContractPrice
 from core import roles
 from invitations import services
 from passes import services as pass_services
+from referrals import services as referral_services
+from referrals.models import Referral, Reward
 from tests.factories import (
     ContractPriceFactory,
     InvitationCodeFactory,
     ParticipantFactory,
+    ReferrerFactory,
     UserFactory,
 )
 
@@ -24,6 +27,8 @@ ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER = (
 )
 EVERYONE = {ADMIN, MANAGER, SUPPORT, FINANCE, VIEWER}
 MANAGERS = {ADMIN, MANAGER}
+# Referral programs: Support reviews flagged referrals and delivers or revokes rewards.
+REVIEWERS = {ADMIN, MANAGER, SUPPORT}
 
 # (url name, the object its URL names, method, roles allowed)
 MATRIX = [
@@ -78,6 +83,27 @@ MATRIX = [
     ("pass_plans:pass_issue", "plan", "post", MANAGERS),
     ("pass_plans:batch_progress", "pass_batch", "get", EVERYONE),
     ("pass_plans:batch_pdf", "pass_batch", "get", MANAGERS),
+    ("referrals:program_list", None, "get", EVERYONE),
+    ("referrals:program_create", None, "get", MANAGERS),
+    ("referrals:program_detail", "program", "get", EVERYONE),
+    ("referrals:program_edit", "program", "get", MANAGERS),
+    ("referrals:program_emails", "program", "get", EVERYONE),
+    ("referrals:tier_create", "program", "get", MANAGERS),
+    ("referrals:tier_delete", "tier", "get", MANAGERS),
+    ("referrals:endpoint_add", "program", "get", MANAGERS),
+    ("referrals:endpoint_remove", "program", "post", MANAGERS),
+    ("referrals:referrer_list", "program", "get", EVERYONE),
+    ("referrals:referral_list", "program", "get", EVERYONE),
+    ("referrals:referral_review", "referral", "post", REVIEWERS),
+    ("referrals:reward_list", "program", "get", EVERYONE),
+    ("referrals:reward_deliver", "reward", "get", REVIEWERS),
+    ("referrals:reward_revoke", "reward", "get", REVIEWERS),
+    ("referrals:import_upload", "program", "get", MANAGERS),
+    ("referrals:import_template", "program", "get", EVERYONE),
+    ("referrals:import_detail", "referrer_import", "get", EVERYONE),
+    ("referrals:import_complete", "referrer_import", "post", MANAGERS),
+    ("referrals:join_links", "program", "get", MANAGERS),
+    ("referrals:referrer_export", "program", "get", EVERYONE),
 ]
 IDS = [m[0] for m in MATRIX]
 
@@ -125,9 +151,42 @@ def _booking(contract_id: int) -> dict:
     return {"booking": booking.pk}
 
 
+def _referral_program() -> dict:
+    """Made only for the referral pages' tests: a program with a tier, a flagged referral,
+    an earned reward and a checked import."""
+    program = referral_services.program_create(actor=None, name="Partners")
+    tier = referral_services.tier_create(actor=None, program=program, name="Thanks", threshold=1)
+    ann = ReferrerFactory(program=program, email="ann@example.com")
+    bo = ReferrerFactory(program=program, email="bo@mailinator.com")
+    referral = Referral.objects.create(
+        program=program,
+        referrer=ann,
+        referred=bo,
+        email=bo.email,
+        review=Referral.Review.FLAGGED,
+        flags=["disposable_email"],
+    )
+    reward = Reward.objects.create(program=program, tier=tier, referrer=ann, email=ann.email)
+    checked = referral_services.referrer_import_check(
+        actor=None, program=program, file_name="list.csv", data=b"Name,Email\nCy,cy@example.com\n"
+    )
+    return {
+        "program": program.pk,
+        "tier": tier.pk,
+        "referral": referral.pk,
+        "reward": reward.pk,
+        "referrer_import": checked.pk,
+    }
+
+
+REFERRAL_KEYS = ("program", "tier", "referral", "reward", "referrer_import")
+
+
 def _url(name: str, key: str | None, objects: dict) -> str:
     if key in ("plan", "pass_batch") and key not in objects:
         objects.update(_printed_plan())
+    if key in REFERRAL_KEYS and key not in objects:
+        objects.update(_referral_program())
     if key == "booking" and key not in objects:
         objects.update(_booking(objects["contract"]))
     args = [objects[key]] if key else []
@@ -171,7 +230,7 @@ def test_the_matrix_covers_every_staff_url():
     resolver = get_resolver()
     names = {
         f"{namespace}:{name}"
-        for namespace in ("contracts", "invitations", "pass_plans")
+        for namespace in ("contracts", "invitations", "pass_plans", "referrals")
         for name in resolver.namespace_dict[namespace][1].reverse_dict
         if isinstance(name, str)
     }

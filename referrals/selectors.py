@@ -10,8 +10,10 @@ from referrals.models import Referral, ReferralProgram, Referrer, Reward, Reward
 
 
 def program_list(*, search: str = "") -> QuerySet[ReferralProgram]:
-    programs = ReferralProgram.objects.select_related("contract").annotate(
-        referrer_count=Count("referrers", distinct=True),
+    programs = (
+        ReferralProgram.objects.select_related("contract")
+        .annotate(referrer_count=Count("referrers", distinct=True))
+        .order_by("name", "pk")
     )
     if search:
         programs = programs.filter(Q(name__icontains=search) | Q(slug__icontains=search))
@@ -47,7 +49,7 @@ def referrer_list(*, program: ReferralProgram, search: str = "") -> QuerySet[Ref
 def referral_list(
     *, program: ReferralProgram, review: str = "", search: str = ""
 ) -> QuerySet[Referral]:
-    referrals = program.referrals.select_related("referrer", "referred")
+    referrals = program.referrals.select_related("referrer", "referred", "reviewed_by")
     if review:
         referrals = referrals.filter(review=review)
     if search:

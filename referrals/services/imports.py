@@ -29,6 +29,20 @@ HEADERS = {
     "e-mail": "email",
 }
 TEMPLATE_HEADERS = ["Name", "Company", "Email"]
+# What the referrer export adds: accepted on upload and left alone, so an exported file
+# comes back in as it went out (its members are already in the program).
+EXPORT_ONLY = [
+    "Referral code",
+    "Referral link",
+    "Status",
+    "Source",
+    "Visits",
+    "Signups",
+    "Successful",
+    "Joined",
+]
+EXPORT_HEADERS = TEMPLATE_HEADERS + EXPORT_ONLY
+_IGNORED = {" ".join(h.lower().split()) for h in EXPORT_ONLY}
 SHOWN_ISSUES = 1000
 CHUNK = 5000
 
@@ -56,6 +70,8 @@ class _Checker:
         found: dict[str, int] = {}
         for index, title in enumerate(header):
             field = HEADERS.get(_key(title))
+            if _key(title) in _IGNORED:
+                continue
             if not title:
                 self.issue(1, f"column {index + 1}", "", "This column has no name.")
             elif field is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
@@ -110,11 +111,17 @@ def reward_deliver(*, actor: User | None, reward: Reward, note: str = "") -> Rew
             notify.announce(
                 reward.program, "reward.delivered", {"reward": notify.reward_data(reward)}
             )
-            notify.email_later("reward", reward.referrer_id, about_id=reward.pk)
+            # A reward given by hand was announced by email when earned; the others now,
+            # with what was issued.
+            if reward.tier.kind != RewardTier.Kind.MANUAL:
+                notify.email_later("reward", reward.referrer_id, about_id=reward.pk)
             return reward
-    except DomainError as exc:
+    except (DomainError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else " ".join(exc.messages)
         if reward.state == Reward.State.EARNED:
-            Reward.objects.filter(pk=reward.pk).update(delivery_error=exc.message[:500])
+            Reward.objects.filter(pk=reward.pk).update(delivery_error=message[:500])
+        if isinstance(exc, ValidationError):
+            raise DomainError(f"Could not issue the reward: {message}") from exc
         raise
 
 

@@ -23,23 +23,10 @@ from core.errors import DomainError
 from referrals import links, services
 from referrals.forms import ImportForm, JoinLinksForm
 from referrals.models import ReferralProgram, Referrer, ReferrerImport
-from referrals.services.imports import TEMPLATE_HEADERS
+from referrals.services.imports import EXPORT_HEADERS, TEMPLATE_HEADERS
 
 # How many lines one request may turn into join links: a page of people, not a mailing list.
 JOIN_LINKS_MAX_LINES = 5_000
-EXPORT_HEADERS = [
-    "Name",
-    "Company",
-    "Email",
-    "Referral code",
-    "Referral link",
-    "Status",
-    "Source",
-    "Visits",
-    "Signups",
-    "Successful",
-    "Joined",
-]
 # Columns that hold only what we generated (codes, links, labels, numbers, dates).
 EXPORT_TRUSTED = range(3, len(EXPORT_HEADERS))
 

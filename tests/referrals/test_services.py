@@ -346,9 +346,12 @@ def test_a_manual_reward_is_delivered_by_hand_once(program):
     ann = join(program, "ann@acme.com")
     join(program, "bo@beta.com", by=ann)
     reward = Reward.objects.get()
+    assert [m.subject for m in mail.outbox].count("You earned a reward: Hamper") == 1
     delivered = services.reward_deliver(actor=None, reward=reward, note="Sent by courier")
     assert delivered.state == "delivered" and delivered.delivered_at
     assert delivered.note == "Sent by courier"
+    # Announced when earned: delivering by hand sends no second email.
+    assert [m.subject for m in mail.outbox].count("You earned a reward: Hamper") == 1
     with pytest.raises(DomainError, match="delivered already"):
         services.reward_deliver(actor=None, reward=reward)
 
@@ -485,3 +488,22 @@ def test_a_status_link_names_its_referrer_and_nothing_else(program):
         links.status_reader(links.confirm_token(ann))  # another kind of link
     with pytest.raises(links.LinkInvalid):
         links.status_reader(token + "x")
+
+
+def test_a_code_reward_refused_by_the_generator_stays_earned_with_the_reason(program, price):
+    services.tier_create(
+        actor=None, program=program, name="Free visit", threshold=1, kind="code", price=price
+    )
+    price.contract.status = "closed"
+    price.contract.save()
+    ann = join(program, "ann@acme.com")
+    join(program, "bo@beta.com", by=ann)
+    reward = Reward.objects.get()
+    assert reward.state == "earned" and reward.code is None
+    assert (
+        reward.delivery_error
+        == f"The contract {price.contract.name} is closed: no new codes can be generated."
+    )
+    with pytest.raises(DomainError, match="is closed"):
+        services.reward_deliver(actor=None, reward=reward)
+    assert not Reward.objects.filter(state="delivered").exists()

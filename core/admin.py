@@ -235,7 +235,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         if delivery is None:
             raise Http404("No such delivery.")
         attempts = delivery.attempts
-        delivery = webhooks.webhook_delivery_resend(actor=request.user, delivery=delivery)
+        try:
+            delivery = webhooks.webhook_delivery_resend(actor=request.user, delivery=delivery)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+            return redirect(reverse("admin:core_webhookdelivery_change", args=[delivery.pk]))
         # With a broker the attempt is a worker's; without one it has been made already.
         if delivery.status == WebhookDelivery.Status.DELIVERED:
             self.message_user(request, "Sent again, and delivered.")
@@ -252,7 +256,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend the selected deliveries", permissions=["change"])
     def resend(self, request: HttpRequest, queryset) -> None:
-        deliveries = list(queryset.order_by("pk"))
-        for delivery in deliveries:
-            webhooks.webhook_delivery_resend(actor=request.user, delivery=delivery)
-        self.message_user(request, f"{len(deliveries)} deliveries sent again.")
+        sent = busy = 0
+        for delivery in queryset.order_by("pk"):
+            try:
+                webhooks.webhook_delivery_resend(actor=request.user, delivery=delivery)
+                sent += 1
+            except DomainError:
+                busy += 1
+        self.message_user(request, f"{sent} deliveries sent again.")
+        if busy:
+            self.message_user(
+                request, f"{busy} were being sent right now and were left alone.", messages.WARNING
+            )

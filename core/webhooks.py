@@ -20,9 +20,10 @@ from urllib import error, request
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError
 from core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 SIGNATURE_HEADER = "Voucherdesk-Signature"
@@ -95,43 +96,62 @@ def retry_delay(attempts: int) -> int:
 def webhook_delivery_attempt(*, delivery_id: int) -> int | None:
     """Send a due delivery once and log the attempt; return seconds until the next try, if any.
 
-    The claim is one conditional UPDATE that also pushes the next try past the request's
-    timeout, so two workers (a retry and the sweep) never send the same attempt at once;
-    no transaction stays open while the receiver answers.
+    A worker claims the delivery with one conditional UPDATE that writes its own claim
+    token and a lease past the request's timeout, and counts the attempt there; it records
+    the outcome only while its claim still holds. So a retry, the sweep and a Resend never
+    send one attempt twice at once, and a worker that outlived its lease overwrites nobody.
+    No transaction stays open while the receiver answers.
     """
     now = timezone.now()
+    token = uuid.uuid4().hex
     claimed = WebhookDelivery.objects.filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
         pk=delivery_id,
         status=WebhookDelivery.Status.PENDING,
-    ).update(next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30))
+    ).update(
+        claim=token,
+        claimed_until=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30),
+        attempts=F("attempts") + 1,
+    )
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     status_code, problem, took = _post(delivery)
     ok = status_code is not None and 200 <= status_code < 300
-    attempts = delivery.attempts + 1
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status_code, error=problem[:500], duration_ms=took
         )
+        delay = None
         if ok:
-            status, next_at, delay = WebhookDelivery.Status.DELIVERED, None, None
-        elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-            status, next_at, delay = WebhookDelivery.Status.FAILED, None, None
+            status, next_at = WebhookDelivery.Status.DELIVERED, None
+        elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            status, next_at = WebhookDelivery.Status.FAILED, None
         else:
-            delay = retry_delay(attempts)
-            status, next_at = (
-                WebhookDelivery.Status.PENDING,
-                timezone.now() + timedelta(seconds=delay),
-            )
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
-            attempts=attempts,
+            delay = retry_delay(delivery.attempts)
+            status = WebhookDelivery.Status.PENDING
+            next_at = timezone.now() + timedelta(seconds=delay)
+        kept = WebhookDelivery.objects.filter(pk=delivery_id, claim=token).update(
             status=status,
             next_attempt_at=next_at,
             delivered_at=timezone.now() if ok else None,
+            claim="",
+            claimed_until=None,
         )
-    return delay
+    # A lost claim: another worker took the delivery over and decides what comes next.
+    return delay if kept else None
+
+
+class _NoRedirects(request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: urllib would resend the POST as a body-less
+    GET elsewhere (perhaps inside our network) and call that delivered."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = request.build_opener(_NoRedirects)
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
@@ -145,29 +165,35 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     try:
-        with request.urlopen(
+        with _opener.open(
             request.Request(delivery.endpoint.url, data=body, headers=headers, method="POST"),
             timeout=settings.WEBHOOK_TIMEOUT,
         ) as response:
             code, problem = response.status, ""
     except error.HTTPError as exc:
         code, problem = exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (error.URLError, OSError, ValueError) as exc:
+    except Exception as exc:
         reason = getattr(exc, "reason", exc)
-        code, problem = (
-            None,
-            f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__,
-        )
+        name = type(reason).__name__
+        code, problem = None, f"{name}: {reason}" if str(reason) else name
     took = int((time.monotonic() - started) * 1000)
     return code, problem, took
 
 
 def webhook_delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now (staff's Resend), whatever became of it; same event id."""
+    """Send a delivery again now (staff's Resend), whatever became of it; same event id.
+
+    Refused while an attempt is being sent: that attempt's outcome comes first.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+        queued = (
+            WebhookDelivery.objects.filter(pk=delivery.pk)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
         )
+        if not queued:
+            raise DomainError("This delivery is being sent right now; look again in a moment.")
         _enqueue_on_commit(delivery.pk)
     delivery.refresh_from_db()
     return delivery

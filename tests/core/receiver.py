@@ -12,6 +12,8 @@ class Receiver:
         self.requests: list[dict] = []
         self.status = 200
         self.delay = 0.0
+        self.location = ""  # with a 3xx status: where it points
+        self.garbage = False  # answer bytes that are not HTTP
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -20,9 +22,19 @@ class Receiver:
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                if receiver.garbage:
+                    self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+                    return
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def do_GET(self) -> None:
+                receiver.requests.append({"headers": dict(self.headers), "body": b"", "get": 1})
+                self.send_response(200)
+                self.end_headers()
 
             def log_message(self, *args) -> None:  # keep test output quiet
                 return None

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from core import webhooks
+from core.errors import DomainError
 from core.models import WebhookDelivery, WebhookEndpoint
 from tests.core.receiver import Receiver
 
@@ -142,3 +143,55 @@ def test_the_sweep_hands_due_deliveries_to_a_worker(endpoint, receiver):
     due.refresh_from_db()
     later.refresh_from_db()
     assert (due.status, later.status) == ("delivered", "pending")
+
+
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(endpoint, receiver):
+    receiver.status, receiver.location = 302, receiver.url + "/elsewhere"
+    delivery = send(endpoint)
+    assert webhooks.webhook_delivery_attempt(delivery_id=delivery.pk) == 30
+    assert len(receiver.requests) == 1 and "get" not in receiver.requests[0]
+    attempt = delivery.log.get()
+    assert attempt.status_code == 302 and not attempt.ok
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt(endpoint, receiver):
+    receiver.garbage = True
+    delivery = send(endpoint)
+    assert webhooks.webhook_delivery_attempt(delivery_id=delivery.pk) == 30
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    attempt = delivery.log.get()
+    assert attempt.status_code is None and attempt.error
+
+
+def test_resend_waits_while_an_attempt_is_being_sent(endpoint):
+    delivery = send(endpoint)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        claim="worker", claimed_until=timezone.now() + timedelta(seconds=30)
+    )
+    with pytest.raises(DomainError, match="being sent right now"):
+        webhooks.webhook_delivery_resend(actor=None, delivery=delivery)
+    # Nor does a due retry or the sweep send it meanwhile.
+    assert webhooks.webhook_delivery_attempt(delivery_id=delivery.pk) is None
+
+
+def test_a_worker_that_lost_its_claim_overwrites_nothing(endpoint, receiver):
+    delivery = send(endpoint)
+    receiver.status = 500
+
+    def steal(*args, **kwargs):
+        # While this worker waits on the receiver, its lease ends and another takes over.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(claim="another")
+        return real_post(*args, **kwargs)
+
+    real_post = webhooks._post
+    webhooks._post = steal
+    try:
+        assert webhooks.webhook_delivery_attempt(delivery_id=delivery.pk) is None
+    finally:
+        webhooks._post = real_post
+    delivery.refresh_from_db()
+    assert (delivery.claim, delivery.status) == ("another", "pending")
+    assert delivery.log.count() == 1  # its attempt is still on record

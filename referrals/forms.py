@@ -9,6 +9,8 @@ class SignupForm(forms.Form):
     email = forms.EmailField(max_length=254, label="Work email")
     # The referral code of the link the visitor came through (cookies may be blocked in a frame).
     ref = forms.CharField(max_length=40, required=False, widget=forms.HiddenInput)
+    # One per form shown: a double click or a retry answers like the first submission.
+    nonce = forms.CharField(max_length=40, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -34,6 +34,8 @@ from referrals.services.signup import (
     referrer_links_resend,
     referrer_signup,
     referrer_visit,
+    signup_remember,
+    signup_replayed,
 )
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
     "reward_deliver",
     "reward_deliver_auto",
     "reward_revoke",
+    "signup_remember",
+    "signup_replayed",
     "tier_create",
     "tier_delete",
     "welcome_emails_send",

@@ -114,6 +114,8 @@ def message_for(kind: str, referrer: Referrer, about_id: int | None = None) -> E
             values.update(
                 name=reward.email.split("@")[0],
                 company="",
+                successful="",
+                next_reward="",
                 referral_link=links.site(
                     links.reverse("referrals_public:signup", args=[program.slug])
                 ),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from core.errors import DomainError
@@ -28,6 +29,11 @@ PROGRAM_FIELDS = (
     "signup_window_minutes",
 )
 TEMPLATE_FIELDS = tuple(f"{kind}_{part}" for kind in emails.KINDS for part in ("subject", "body"))
+# A host as CSP's frame-ancestors takes it: names (a leading "*." for subdomains) or an
+# IPv4 address, and a port. Nothing that could end the directive or widen it to anyone.
+_HOST = re.compile(
+    r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?"
+)
 # Words the public referral URLs use after /refer/.
 RESERVED_SLUGS = {"confirm", "status"}
 WEBHOOK_EVENTS = ("referral.created", "reward.earned", "reward.delivered", "reward.revoked")
@@ -41,7 +47,13 @@ def _clean_origins(text: str) -> str:
         if not line:
             continue
         parts = urlsplit(line)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+        if (
+            parts.scheme not in ("http", "https")
+            or not _HOST.fullmatch(parts.netloc)
+            or parts.path
+            or parts.query
+            or parts.fragment
+        ):
             bad.append(line)
         else:
             origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
@@ -74,10 +86,16 @@ def program_create(*, actor: User | None, **fields) -> ReferralProgram:
     values["allowed_origins"] = _clean_origins(values.get("allowed_origins", ""))
     emails.check_templates({k: v for k, v in values.items() if k in TEMPLATE_FIELDS})
     program = ReferralProgram(**values, created_by=actor)
-    program.slug = _unique_slug(program.name)
     program.full_clean(exclude=["slug"])
-    program.save()
-    return program
+    for _ in range(5):
+        program.slug = _unique_slug(program.name)
+        try:
+            with transaction.atomic():  # two programs of one name at once: draw again
+                program.save()
+            return program
+        except IntegrityError:
+            program.pk = None
+    raise DomainError("Could not find a free address for the program; try again.")
 
 
 @transaction.atomic
@@ -160,6 +178,8 @@ def endpoint_add(
     unknown = sorted(set(events or ()) - set(WEBHOOK_EVENTS))
     if unknown:
         raise ValidationError({"events": "Unknown event: " + ", ".join(unknown)})
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValidationError({"url": "A webhook endpoint is an http:// or https:// address."})
     endpoint = WebhookEndpoint(url=url, name=f"{program.name}: {urlsplit(url).netloc}"[:200])
     endpoint.events = list(events or [])
     endpoint.full_clean()

@@ -107,7 +107,18 @@ def reward_deliver(*, actor: User | None, reward: Reward, note: str = "") -> Rew
             reward.delivery_error = ""
             if note:
                 reward.note = note[:500]
-            reward.save()
+            reward.save(
+                update_fields=[
+                    "state",
+                    "delivered_at",
+                    "delivery_error",
+                    "note",
+                    "delivery",
+                    "code",
+                    "pass_obj",
+                    "wallet_transaction",
+                ]
+            )
             notify.announce(
                 reward.program, "reward.delivered", {"reward": notify.reward_data(reward)}
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -23,10 +24,7 @@ class AlreadyInProgram(DomainError):
     """The email has joined this program before."""
 
     def __init__(self, referrer: Referrer) -> None:
-        super().__init__(
-            f"{referrer.email} has already joined {referrer.program.name}. "
-            "We have emailed your links to that address again."
-        )
+        super().__init__(f"{referrer.email} has already joined {referrer.program.name}.")
         self.referrer = referrer
 
 
@@ -125,8 +123,19 @@ def _referral_create(
     email: str = "",
     external_id: str = "",
     stage: str = Referral.Stage.SIGNED_UP,
-) -> Referral:
+) -> Referral | None:
+    """A referral of `email` by `by`; None when the email was referred before (first wins).
+
+    A conversion reported by API before the person signed up already holds their email:
+    the signup becomes that referral's person instead of a second referral.
+    """
     email = referred.email if referred else email
+    if referred is not None:
+        linked = Referral.objects.filter(
+            program=program, email=email, referred__isnull=True
+        ).update(referred=referred)
+        if linked:
+            return Referral.objects.get(program=program, email=email)
     flags = fraud.referral_flags(
         program=program,
         referrer=by,
@@ -134,42 +143,55 @@ def _referral_create(
         address=address,
         referred_pk=referred.pk if referred else None,
     )
-    referral = Referral.objects.create(
-        program=program,
-        referrer=by,
-        referred=referred,
-        email=email,
-        external_id=external_id,
-        stage=stage,
-        converted_at=timezone.now() if stage == Referral.Stage.CONVERTED else None,
-        review=Referral.Review.FLAGGED if flags else Referral.Review.CLEAN,
-        flags=flags,
-    )
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(
+                program=program,
+                referrer=by,
+                referred=referred,
+                email=email,
+                external_id=external_id,
+                stage=stage,
+                converted_at=timezone.now() if stage == Referral.Stage.CONVERTED else None,
+                review=Referral.Review.FLAGGED if flags else Referral.Review.CLEAN,
+                flags=flags,
+            )
+    except IntegrityError:
+        return None  # referred (or reported) before, or at the same moment
     Referrer.objects.filter(pk=by.pk).update(signups=F("signups") + 1)
     notify.announce(program, "referral.created", {"referral": notify.referral_data(referral)})
     return referral
+
+
+def _activate(referrer: Referrer) -> bool:
+    """Pending → active, once: the welcome email, and the referral this person came
+    through is confirmed and counted. False when the referrer was active already."""
+    activated = Referrer.objects.filter(pk=referrer.pk, status=Referrer.Status.PENDING).update(
+        status=Referrer.Status.ACTIVE, confirmed_at=timezone.now()
+    )
+    if not activated:
+        return False
+    referrer.refresh_from_db(fields=["status", "confirmed_at"])
+    notify.email_later("welcome", referrer.pk)
+    referral = Referral.objects.filter(referred=referrer).first()
+    if referral is not None:
+        Referral.objects.filter(pk=referral.pk, stage=Referral.Stage.SIGNED_UP).update(
+            stage=Referral.Stage.CONFIRMED
+        )
+        referral.refresh_from_db()
+        referral_count(referral=referral)
+        notify.email_later("referral", referral.referrer_id, about_id=referral.pk)
+    return True
 
 
 @transaction.atomic
 def referrer_confirm(*, token: str) -> Referrer:
     """Confirm a referrer's email (double opt-in); a second click changes nothing."""
     referrer_id = links.confirm_reader(token)
-    confirmed = Referrer.objects.filter(pk=referrer_id, status=Referrer.Status.PENDING).update(
-        status=Referrer.Status.ACTIVE, confirmed_at=timezone.now()
-    )
     referrer = Referrer.objects.select_related("program").filter(pk=referrer_id).first()
     if referrer is None:
         raise links.LinkInvalid("This confirmation link is not valid.")
-    if confirmed:
-        notify.email_later("welcome", referrer.pk)
-        referral = Referral.objects.filter(referred=referrer).first()
-        if referral is not None:
-            Referral.objects.filter(pk=referral.pk, stage=Referral.Stage.SIGNED_UP).update(
-                stage=Referral.Stage.CONFIRMED
-            )
-            referral.refresh_from_db()
-            referral_count(referral=referral)
-            notify.email_later("referral", referral.referrer_id, about_id=referral.pk)
+    _activate(referrer)
     return referrer
 
 
@@ -185,11 +207,7 @@ def referrer_join(*, token: str, address: str = "") -> tuple[Referrer, bool]:
         raise links.LinkInvalid("This signup link is not valid.")
     existing = Referrer.objects.filter(program=program, email=data["email"].lower()).first()
     if existing is not None:
-        if existing.status == Referrer.Status.PENDING:
-            Referrer.objects.filter(pk=existing.pk).update(
-                status=Referrer.Status.ACTIVE, confirmed_at=timezone.now()
-            )
-            existing.refresh_from_db()
+        _activate(existing)  # the link proves the email, as the confirmation would
         return existing, False
     _open_program(program)
     person = Person.clean(
@@ -220,10 +238,31 @@ def referrer_visit(*, code: str) -> Referrer | None:
     return referrer
 
 
-def referrer_links_resend(*, referrer: Referrer) -> None:
-    """Email a referrer their links again (or the confirmation, while unconfirmed)."""
+RESEND_COOLDOWN = 600
+
+
+def referrer_links_resend(*, referrer: Referrer) -> bool:
+    """Email a referrer their links again (or the confirmation, while unconfirmed), at most
+    once per RESEND_COOLDOWN seconds: a form anyone can fill must not flood a mailbox."""
+    if not cache.add(f"referrals:resend:{referrer.pk}", 1, timeout=RESEND_COOLDOWN):
+        return False
     kind = "confirm" if referrer.status == Referrer.Status.PENDING else "welcome"
     notify.email_later(kind, referrer.pk)
+    return True
+
+
+def signup_replayed(*, nonce: str, email: str) -> Referrer | None:
+    """The referrer a form (by its one-time nonce) already signed up: a double click or a
+    retry gets the first answer instead of "already joined"."""
+    if not nonce:
+        return None
+    pk = cache.get(f"referrals:signup:{nonce}")
+    return Referrer.objects.filter(pk=pk, email=email.strip().lower()).first() if pk else None
+
+
+def signup_remember(*, nonce: str, referrer: Referrer) -> None:
+    if nonce:
+        cache.set(f"referrals:signup:{nonce}", referrer.pk, timeout=3600)
 
 
 class ConversionConflict(DomainError):
@@ -238,6 +277,7 @@ def referral_convert(
     email: str,
     external_id: str,
     referral_code: str = "",
+    _retried: bool = False,
 ) -> tuple[Referral, bool]:
     """Record a conversion reported by the business's system; idempotent by external id.
 
@@ -274,6 +314,18 @@ def referral_convert(
             external_id=external_id,
             stage=Referral.Stage.CONVERTED,
         )
+        if referral is None:
+            if _retried:
+                raise DomainError("The referral changed while it was recorded; report it again.")
+            # The same report (or a signup of the email) won by a moment: answer as it now is.
+            return referral_convert(
+                actor=actor,
+                program=program,
+                email=email,
+                external_id=external_id,
+                referral_code=referral_code,
+                _retried=True,
+            )
     elif referral.external_id == external_id:  # the same report, raced with its twin
         return referral, False
     elif referral.external_id:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -48,7 +49,9 @@ def _referral_code(request: HttpRequest, program: ReferralProgram, form_value: s
 def signup(request: HttpRequest, slug: str) -> HttpResponse:
     program = get_object_or_404(ReferralProgram, slug=slug)
     ref = request.GET.get("ref", "")
-    form = SignupForm(request.POST or None, initial={"ref": ref})
+    form = SignupForm(
+        request.POST or None, initial={"ref": ref, "nonce": secrets.token_urlsafe(16)}
+    )
     closed = program.status != ReferralProgram.Status.ACTIVE
     status = 200
     if request.method == "POST" and not closed and form.is_valid():
@@ -60,19 +63,26 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, "Too many signups from your network. Please try again later.")
             status = 429
         else:
+            nonce = form.cleaned_data["nonce"]
             try:
                 person = services.Person.clean(
                     **{k: form.cleaned_data[k] for k in ("name", "email", "company")}
                 )
-                referrer = services.referrer_signup(
-                    program=program,
-                    person=person,
-                    address=address,
-                    referral_code=_referral_code(request, program, form.cleaned_data["ref"]),
-                )
+                referrer = services.signup_replayed(nonce=nonce, email=person.email)
+                if referrer is None:
+                    referrer = services.referrer_signup(
+                        program=program,
+                        person=person,
+                        address=address,
+                        referral_code=_referral_code(request, program, form.cleaned_data["ref"]),
+                    )
+                    services.signup_remember(nonce=nonce, referrer=referrer)
             except services.AlreadyInProgram as exc:
-                services.referrer_links_resend(referrer=exc.referrer)
-                form.add_error("email", exc.message)
+                if services.referrer_links_resend(referrer=exc.referrer):
+                    sent = "We have emailed the links to that address again."
+                else:
+                    sent = "We emailed the links to that address a few minutes ago."
+                form.add_error("email", f"{exc.message} {sent}")
             except (ValidationError, DomainError) as exc:
                 add_service_errors(form, exc)
             else:
@@ -98,14 +108,33 @@ def signed_up(request: HttpRequest, slug: str) -> HttpResponse:
     return _embeddable(response, program)
 
 
+@require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirmation link: a button confirms (a GET never does: mail scanners open links,
+    and would confirm, count and reward on the owner's behalf)."""
     try:
-        referrer = services.referrer_confirm(token=token)
+        if request.method == "POST":
+            referrer = services.referrer_confirm(token=token)
+            return redirect(links.status_path(referrer))
+        referrer = (
+            Referrer.objects.select_related("program")
+            .filter(pk=links.confirm_reader(token))
+            .first()
+        )
     except links.LinkInvalid as exc:
         return render(
             request, "referrals/public/link_invalid.html", {"message": exc.message}, status=400
         )
-    return redirect(links.status_path(referrer))
+    if referrer is None:
+        return render(
+            request,
+            "referrals/public/link_invalid.html",
+            {"message": "This confirmation link is not valid."},
+            status=400,
+        )
+    if referrer.status == Referrer.Status.ACTIVE:
+        return redirect(links.status_path(referrer))
+    return render(request, "referrals/public/confirm.html", {"referrer": referrer})
 
 
 def visit(request: HttpRequest, code: str) -> HttpResponse:

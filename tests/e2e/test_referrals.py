@@ -171,6 +171,10 @@ def test_a_referrer_shares_their_link_and_earns_bronze_when_the_company_they_ref
         pattern=confirm_pattern,
     )
     ann.goto(confirm)
+    # Opening the link confirms nothing (mail scanners open links): the button does.
+    expect(ann.get_by_text("Confirm ann@acme.example to join Partner Circle.")).to_be_visible()
+    assert Referrer.objects.get(email="ann@acme.example").status == Referrer.Status.PENDING
+    ann.get_by_role("button", name="Confirm my email").click()
     expect(ann).to_have_url(re.compile(rf"{site}/refer/status/[^/]+/$"))
     expect(ann.get_by_role("heading", name="Your referrals")).to_be_visible()
     expect(ann.get_by_text("Ann Lee, Acme Ltd · Partner Circle")).to_be_visible()
@@ -204,6 +208,7 @@ def test_a_referrer_shares_their_link_and_earns_bronze_when_the_company_they_ref
         pattern=confirm_pattern,
     )
     bo.goto(confirm)
+    bo.get_by_role("button", name="Confirm my email").click()
     expect(bo.get_by_role("heading", name="Your referrals")).to_be_visible()
     # Bronze is two-sided: the company Ann brought in gets one for joining.
     expect(bo.locator("#rewards")).to_contain_text("Bronze Earned · for joining")

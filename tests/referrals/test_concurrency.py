@@ -92,3 +92,21 @@ def test_one_email_signing_up_twice_at_once_joins_once(program):
     refused = [o for o in outcomes if isinstance(o, services.AlreadyInProgram)]
     assert (len(joined), len(refused)) == (1, 7), outcomes
     assert Referrer.objects.count() == 1
+
+
+def test_a_new_conversion_reported_twice_at_once_is_recorded_once(program):
+    services.program_update(actor=None, program=program, success_event="conversion")
+    ann = active(program, "ann@acme.com")
+    report = lambda: services.referral_convert(  # noqa: E731
+        actor=None,
+        program=program,
+        email="cy@gamma.com",
+        external_id="order-7",
+        referral_code=ann.code,
+    )
+    outcomes = run_together([report] * 6)
+    assert all(isinstance(o, tuple) for o in outcomes), outcomes
+    assert sum(changed for _, changed in outcomes) == 1
+    assert Referral.objects.count() == 1
+    ann.refresh_from_db()
+    assert (ann.signups, ann.successful) == (1, 1)

@@ -48,14 +48,31 @@ def test_the_form_names_what_is_missing(client, program):
     assert not Referrer.objects.exists()
 
 
-def test_an_email_already_in_the_program_gets_its_links_again(client, program):
+def test_an_email_already_in_the_program_gets_its_links_again_but_not_a_flood(client, program):
     join(program, "bo@beta.com")
     sent = len(mail.outbox)
     response = sign_up(client, program, "Bo@Beta.com")
     assert response.status_code == 200
-    assert "has already joined Partner program" in response.content.decode()
-    assert mail.outbox[sent].subject == "Welcome to Partner program"
+    page = response.content.decode()
+    assert "has already joined Partner program. We have emailed the links" in page
+    assert [m.subject for m in mail.outbox[sent:]] == ["Welcome to Partner program"]
+    again = sign_up(client, program, "bo@beta.com").content.decode()
+    assert "We emailed the links to that address a few minutes ago." in again
+    assert len(mail.outbox) == sent + 1
     assert Referrer.objects.count() == 1
+
+
+def test_a_double_click_answers_like_the_first_submission(client, program):
+    form = client.get(f"/refer/{program.slug}/").content.decode()
+    nonce = re.search(r'name="nonce" value="([^"]+)"', form)[1]
+    first = sign_up(client, program, "bo@beta.com", nonce=nonce)
+    second = sign_up(client, program, "bo@beta.com", nonce=nonce)
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+    assert Referrer.objects.count() == 1
+    assert len(mail.outbox) == 1
+    # Another form (a new nonce) with the same email is told it has joined.
+    assert b"already joined" in sign_up(client, program, "bo@beta.com", nonce="other").content
 
 
 def test_a_paused_program_shows_no_form(client, program):
@@ -119,18 +136,26 @@ def test_an_unknown_referral_link_says_so(client, program):
     assert b"Referral link not found" in response.content
 
 
-def test_confirming_leads_to_the_status_page(client, program):
+def test_confirming_takes_a_press_of_the_button_then_leads_to_the_status_page(client, program):
     sign_up(client, program, "bo@beta.com")
-    response = client.get(confirm_path("bo@beta.com"))
+    link = confirm_path("bo@beta.com")
+    page = client.get(link)  # what a mail scanner opening the link does: nothing
+    assert page.status_code == 200 and b"Confirm my email" in page.content
+    assert Referrer.objects.get().status == "pending"
+    response = client.post(link)
     assert response.status_code == 302 and response["Location"].startswith("/refer/status/")
+    assert Referrer.objects.get().status == "active"
     page = client.get(response["Location"]).content.decode()
     assert "Your referrals" in page and "Confirm your email" not in page
+    # The link opened again later goes straight to the status page.
+    assert client.get(link)["Location"] == response["Location"]
 
 
 def test_a_tampered_confirmation_link_is_refused(client, program):
     sign_up(client, program, "bo@beta.com")
-    response = client.get(confirm_path("bo@beta.com")[:-3] + "xx/")
-    assert response.status_code == 400 and b"not valid" in response.content
+    for send in (client.get, client.post):
+        response = send(confirm_path("bo@beta.com")[:-3] + "xx/")
+        assert response.status_code == 400 and b"not valid" in response.content
     assert Referrer.objects.get().status == "pending"
 
 

@@ -462,12 +462,50 @@ def test_an_instant_link_makes_a_confirmed_referrer_in_one_click(program):
     assert Referrer.objects.count() == 1
 
 
-def test_an_instant_link_confirms_a_pending_referrer(program):
-    signup(program, "ann@acme.com")
-    ann, created = services.referrer_join(
-        token=links.join_token(program_id=program.pk, email="ann@acme.com")
+def test_an_instant_link_confirms_a_pending_referrer_and_their_referral_counts(program):
+    services.tier_create(actor=None, program=program, name="Bronze", threshold=1)
+    ann = join(program, "ann@acme.com")
+    signup(program, "bo@beta.com", by=ann)
+    bo, created = services.referrer_join(
+        token=links.join_token(program_id=program.pk, email="bo@beta.com")
     )
-    assert not created and ann.status == "active"
+    assert not created and bo.status == "active"
+    assert Referral.objects.get().stage == "confirmed"
+    ann.refresh_from_db()
+    assert ann.successful == 1 and Reward.objects.filter(referrer=ann).count() == 1
+    assert "Welcome to Partner program" in [m.subject for m in mail.outbox if m.to == [bo.email]]
+
+
+def test_a_signup_after_its_conversion_was_reported_becomes_that_referral(program):
+    services.program_update(actor=None, program=program, success_event="conversion")
+    ann = join(program, "ann@acme.com")
+    cy = join(program, "cy@gamma.com")
+    referral, _ = services.referral_convert(
+        actor=None, program=program, email="bo@beta.com", external_id="o1", referral_code=ann.code
+    )
+    bo = join(program, "bo@beta.com", by=cy)  # through another referrer's link, later
+    referral.refresh_from_db()
+    assert (referral.referred, referral.referrer) == (bo, ann)  # the first referrer keeps it
+    assert Referral.objects.count() == 1
+    ann.refresh_from_db()
+    cy.refresh_from_db()
+    assert (ann.successful, cy.signups) == (1, 0)
+
+
+def test_origins_that_would_widen_or_break_the_policy_are_refused(program):
+    for origin in ("https://*", "https://x; script-src 'unsafe-inline'", "https://u:p@a.example"):
+        with pytest.raises(ValidationError):
+            services.program_update(actor=None, program=program, allowed_origins=origin)
+    program = services.program_update(
+        actor=None, program=program, allowed_origins="https://*.partner.example:8443"
+    )
+    assert program.origins == ["https://*.partner.example:8443"]
+
+
+def test_a_webhook_endpoint_is_an_http_address(program):
+    with pytest.raises(ValidationError) as exc:
+        services.endpoint_add(actor=None, program=program, url="ftp://files.example/hook")
+    assert "http" in exc.value.message_dict["url"][0]
 
 
 def test_an_expired_or_tampered_instant_link_is_refused(program, settings):

@@ -18,7 +18,10 @@ same environment. The targets are those of the scripts:
   ≤ 20 s, and the latency of wallet debits through the API (p50, p99; no target);
 - redeeming assigned single-use codes through `POST /api/v1/codes/redeem` under gunicorn
   ≥ 300 redemptions/s with p99 < 150 ms, and a storm of 1,000 requests over 100
-  single-use codes booking each exactly once (900 refused as used up).
+  single-use codes booking each exactly once (900 refused as used up);
+- referral programs: importing 50,000 existing users from CSV ≤ 30 s, 10,000 referral
+  signups through the public signup page (signups/s, p50 and p99; no target), and the
+  referral status page with 50,000 referrers at p99 < 100 ms.
 
 A missed target is printed as MISS; the exit status is non-zero only when a script
 crashed (or a result failed its correctness check).
@@ -44,6 +47,7 @@ SCRIPTS = [
     "participants_csv.py",
     "passes.py",
     "redeem.py",
+    "referrals.py",
 ]
 VERDICT = re.compile(r"\s(PASS|MISS)$")
 
@@ -106,7 +110,8 @@ def header() -> None:
 def main() -> int:
     _setup.bootstrap()
     header()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A script run on its own prints the header itself.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_HEADER_PRINTED": "1"}
     started = time.perf_counter()
     outcomes = [run_script(SCRIPTS[0], env)]
 

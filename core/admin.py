@@ -177,6 +177,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "created_at",
         "next_attempt_at",
         "delivered_at",
+        "resent_by",
+        "resent_at",
         "payload_pretty",
     ]
     readonly_fields = fields

@@ -55,6 +55,11 @@ class WebhookDelivery(models.Model):
     # The worker sending it now, and until when its claim holds (a lease past the timeout).
     claim = models.CharField(max_length=32, blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Who last sent it again by hand (Resend), and when.
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -79,9 +84,6 @@ class WebhookAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
-    resent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         ordering = ["pk"]

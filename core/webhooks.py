@@ -190,7 +190,12 @@ def webhook_delivery_resend(*, actor, delivery: WebhookDelivery) -> WebhookDeliv
         queued = (
             WebhookDelivery.objects.filter(pk=delivery.pk)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
+            .update(
+                status=WebhookDelivery.Status.PENDING,
+                next_attempt_at=now,
+                resent_by=actor if getattr(actor, "pk", None) else None,
+                resent_at=now,
+            )
         )
         if not queued:
             raise DomainError("This delivery is being sent right now; look again in a moment.")

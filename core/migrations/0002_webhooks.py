@@ -28,6 +28,8 @@ class Migration(migrations.Migration):
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
                 ('claim', models.CharField(blank=True, default='', max_length=32)),
                 ('claimed_until', models.DateTimeField(blank=True, null=True)),
+                ('resent_at', models.DateTimeField(blank=True, null=True)),
+                ('resent_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('delivered_at', models.DateTimeField(blank=True, null=True)),
             ],
@@ -59,7 +61,6 @@ class Migration(migrations.Migration):
                 ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
                 ('error', models.CharField(blank=True, max_length=500)),
                 ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('resent_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log', to='core.webhookdelivery')),
             ],
             options={

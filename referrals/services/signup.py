@@ -62,10 +62,12 @@ def referrer_by_code(*, program: ReferralProgram | None, code: str) -> Referrer 
         return None
     if len(normalised) != REFERRAL_CODE_WIDTH or not codelib.has_valid_check(normalised):
         return None
-    found = Referrer.objects.select_related("program").filter(code=normalised)
-    if program is not None:
-        found = found.filter(program=program)
-    return found.first()
+    # By the unique code alone (the program is compared after): one index lookup.
+    found = Referrer.objects.select_related("program").filter(code=normalised).order_by()[:1]
+    referrer = next(iter(found), None)
+    if referrer is None or (program is not None and referrer.program_id != program.pk):
+        return None
+    return referrer
 
 
 def _insert_referrer(program: ReferralProgram, person: Person, **fields) -> Referrer:
@@ -103,9 +105,7 @@ def referrer_signup(
     of that referrer, checked by the fraud guards and flagged for review when suspicious.
     """
     _open_program(program)
-    existing = Referrer.objects.filter(program=program, email=person.email).first()
-    if existing is not None:
-        raise AlreadyInProgram(existing)
+    # The unique (program, email) index says whether the email joined before.
     referrer = _insert_referrer(program, person, signup_address=address)
     by = referrer_by_code(program=program, code=referral_code) if referral_code else None
     if by is not None and by.pk != referrer.pk:

@@ -11,6 +11,7 @@ from core import webhooks
 from core.errors import DomainError
 from core.models import WebhookDelivery, WebhookEndpoint
 from tests.core.receiver import Receiver
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +126,10 @@ def test_resend_sends_a_failed_delivery_again_with_the_same_event_id(endpoint, r
     delivery.refresh_from_db()
     assert delivery.status == "failed"
     receiver.status = 200
-    webhooks.webhook_delivery_resend(actor=None, delivery=delivery)
+    staff = UserFactory()
+    webhooks.webhook_delivery_resend(actor=staff, delivery=delivery)
+    delivery.refresh_from_db()
+    assert delivery.resent_by == staff and delivery.resent_at
     webhooks.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "delivered"

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "wallets",
     "passes",
     "referrals",
+    "campaigns",
 ]
 
 MIDDLEWARE = [

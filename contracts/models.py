@@ -59,6 +59,20 @@ class Contract(models.Model):
         default=Identifier.ID,
         help_text="How a participant CSV import recognises participants already on the contract.",
     )
+    # Quotas and budget: the registration page refuses once one is reached (empty: none).
+    max_bookings = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most bookings in all; empty for no limit."
+    )
+    max_bookings_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most bookings in one day; empty for no limit."
+    )
+    budget_cap = amount_field(
+        null=True, blank=True, help_text="Most the booked prices may add up to; empty for no cap."
+    )
+    # Alerts about this contract are emailed to its managers.
+    alert_emails = models.BooleanField(
+        default=False, help_text="Email new anomaly alerts to the contract managers."
+    )
     is_closed_group = models.BooleanField(
         "Closed group",
         default=False,
@@ -155,6 +169,8 @@ class Participant(models.Model):
     group = models.CharField(max_length=100, blank=True)
     region = models.CharField(max_length=100, blank=True)
     notes = models.TextField(blank=True)
+    # Set when they unsubscribed from the contract's messages; nothing is sent after it.
+    opted_out_at = models.DateTimeField(null=True, blank=True)
     # The account a booking created or linked, which holds the contract's access.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

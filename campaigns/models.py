@@ -1,0 +1,150 @@
+"""Getting codes to people and watching what happens: message templates, distributions
+(one send to many participants), one message per person and code, and anomaly alerts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from contracts.models import Contract, Participant
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class MessageTemplate(models.Model):
+    """A contract's personalised message; placeholders in {braces} (campaigns.templating)."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=200)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "name"], name="template_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Distribution(models.Model):
+    """One send of a contract's codes to a set of participants through one template."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="distributions")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Set for a scheduled send; the beat job starts it then.
+    send_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        permissions = [("view_analytics", "Can view campaign analytics")]
+
+    def __str__(self) -> str:
+        return f"{self.template} ({self.created_at:%Y-%m-%d})"
+
+
+class Message(models.Model):
+    """One code to one person by one channel: sent at most once, whatever is retried."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    distribution = models.ForeignKey(
+        Distribution, on_delete=models.CASCADE, related_name="messages"
+    )
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="messages")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="messages")
+    code = models.ForeignKey(
+        "invitations.InvitationCode", on_delete=models.CASCADE, related_name="messages"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    to = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            # Never the same code to the same person twice by the same channel by accident.
+            models.UniqueConstraint(
+                fields=["code", "participant", "channel"],
+                condition=~Q(status="skipped"),
+                name="message_once_per_code_person_channel",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["distribution", "status"], name="message_dist_status_idx"),
+            models.Index(fields=["contract", "sent_at"], name="message_contract_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id} → {self.to or self.participant_id}"
+
+
+class Alert(models.Model):
+    """Something in the redemption log that a person should look at."""
+
+    class Kind(models.TextChoices):
+        FAILED_BURST = "failed_burst", "Burst of failed attempts from one address"
+        ADDRESS_REDEMPTIONS = "address_redemptions", "Many redemptions from one address"
+        PARTICIPANT_REDEMPTIONS = "participant_redemptions", "Many redemptions by one participant"
+        FAR_REGION = "far_region", "Redeemed outside the participant's region"
+        SPIKE = "spike", "Spike against the daily average"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # What it is about (an address, a participant id, a code, a day), for de-duplication.
+    key = models.CharField(max_length=200)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key", "day"], name="alert_once_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

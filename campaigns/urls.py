@@ -1,0 +1,42 @@
+from django.urls import path
+
+from campaigns.views import alerts, analytics, distribution
+
+app_name = "campaigns"
+
+urlpatterns = [
+    # Distribution: templates, sends, statuses (campaigns/views/distribution.py).
+    path("contracts/<int:pk>/templates/", distribution.template_list, name="template_list"),
+    path("contracts/<int:pk>/templates/new/", distribution.template_create, name="template_create"),
+    path("message-templates/<int:pk>/edit/", distribution.template_edit, name="template_edit"),
+    path(
+        "message-templates/<int:pk>/preview/",
+        distribution.template_preview,
+        name="template_preview",
+    ),
+    path("message-templates/<int:pk>/test/", distribution.template_test_send, name="template_test"),
+    path("contracts/<int:pk>/send/", distribution.distribution_create, name="distribution_create"),
+    path(
+        "contracts/<int:pk>/distributions/",
+        distribution.distribution_list,
+        name="distribution_list",
+    ),
+    path("distributions/<int:pk>/", distribution.distribution_detail, name="distribution_detail"),
+    path(
+        "distributions/<int:pk>/resend/",
+        distribution.distribution_resend,
+        name="distribution_resend",
+    ),
+    # Analytics (campaigns/views/analytics.py).
+    path("contracts/<int:pk>/analytics/", analytics.contract_analytics, name="contract_analytics"),
+    path(
+        "contracts/<int:pk>/analytics/export/",
+        analytics.contract_analytics_export,
+        name="contract_analytics_export",
+    ),
+    path("analytics/", analytics.overview, name="analytics_overview"),
+    path("analytics/export/", analytics.overview_export, name="analytics_overview_export"),
+    # Anomaly alerts (campaigns/views/alerts.py).
+    path("alerts/", alerts.alert_list, name="alert_list"),
+    path("alerts/<int:pk>/dismiss/", alerts.alert_dismiss, name="alert_dismiss"),
+]

@@ -347,6 +347,10 @@ class Booking(models.Model):
         ]
         indexes = [
             models.Index(fields=["contract", "-id"], name="booking_contract_newest"),
+            # Quotas count a contract's active bookings, in all and since midnight.
+            models.Index(
+                fields=["contract", "status", "created_at"], name="booking_contract_status_time"
+            ),
             models.Index(fields=["participant", "status"], name="booking_participant_status"),
         ]
 
@@ -402,6 +406,7 @@ class RedemptionAttempt(models.Model):
         NOT_ON_LIST = "not_on_list", "Not on the closed group's list"
         HAS_INVITATION = "has_invitation", "Email holds its own invitation"
         THROTTLED = "throttled", "Too many attempts"
+        QUOTA = "quota", "Contract quota or budget reached"
 
     created_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=5, choices=Booking.Channel.choices)

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 
 from contracts.models import Contract, Product
@@ -40,6 +42,29 @@ class ContractForm(forms.Form):
         label="Closed group",
         help_text="Only people on the participant list can book, with the email address it "
         "holds for them.",
+    )
+    max_bookings = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Most bookings",
+        help_text="In all. Empty: no limit. The registration page refuses once it is reached.",
+    )
+    max_bookings_per_day = forms.IntegerField(
+        required=False, min_value=1, label="Most bookings a day", help_text="Empty: no limit."
+    )
+    budget_cap = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=12,
+        decimal_places=2,
+        label="Budget cap",
+        help_text="The most the booked prices may add up to, in the contract's currency. "
+        "Empty: no cap.",
+    )
+    alert_emails = forms.BooleanField(
+        required=False,
+        label="Email anomaly alerts",
+        help_text="Send new alerts about this contract to the contract managers.",
     )
 
 

@@ -117,8 +117,13 @@ def contract_create(
     default_code_width: int = 8,
     participant_identifier: str = Contract.Identifier.ID,
     is_closed_group: bool = False,
+    max_bookings: int | None = None,
+    max_bookings_per_day: int | None = None,
+    budget_cap: Decimal | None = None,
+    alert_emails: bool = False,
 ) -> Contract:
     """Create a contract for an organisation; the prefix is normalised to the code alphabet."""
+    _check_quotas(max_bookings, max_bookings_per_day, budget_cap)
     code = _clean_code(code)
     prefix = _validate_contract_fields(
         invitation_prefix=invitation_prefix,
@@ -142,9 +147,29 @@ def contract_create(
             default_code_width=default_code_width,
             participant_identifier=participant_identifier,
             is_closed_group=is_closed_group,
+            max_bookings=max_bookings,
+            max_bookings_per_day=max_bookings_per_day,
+            budget_cap=budget_cap,
+            alert_emails=alert_emails,
             created_by=actor,
         ),
     )
+
+
+def _check_quotas(
+    max_bookings: int | None, max_bookings_per_day: int | None, budget_cap: Decimal | None
+) -> None:
+    errors = {}
+    for name, value in (
+        ("max_bookings", max_bookings),
+        ("max_bookings_per_day", max_bookings_per_day),
+    ):
+        if value is not None and value < 1:
+            errors[name] = "Enter at least 1, or leave it empty for no limit."
+    if budget_cap is not None and budget_cap <= 0:
+        errors["budget_cap"] = "Enter an amount above zero, or leave it empty for no cap."
+    if errors:
+        raise ValidationError(errors)
 
 
 CONTRACT_EDITABLE = (
@@ -158,6 +183,10 @@ CONTRACT_EDITABLE = (
     "default_code_width",
     "participant_identifier",
     "is_closed_group",
+    "max_bookings",
+    "max_bookings_per_day",
+    "budget_cap",
+    "alert_emails",
 )
 
 
@@ -168,6 +197,7 @@ def contract_update(*, actor: User, contract: Contract, **fields) -> Contract:
     if unknown:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     values = {f: getattr(contract, f) for f in CONTRACT_EDITABLE} | fields
+    _check_quotas(values["max_bookings"], values["max_bookings_per_day"], values["budget_cap"])
     values["code"] = _clean_code(values["code"])
     values["invitation_prefix"] = _validate_contract_fields(
         invitation_prefix=values["invitation_prefix"],

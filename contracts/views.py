@@ -129,6 +129,10 @@ def _contract_initial(contract: Contract) -> dict:
         "default_code_width": contract.default_code_width,
         "participant_identifier": contract.participant_identifier,
         "is_closed_group": contract.is_closed_group,
+        "max_bookings": contract.max_bookings,
+        "max_bookings_per_day": contract.max_bookings_per_day,
+        "budget_cap": contract.budget_cap,
+        "alert_emails": contract.alert_emails,
     }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connections
 from django.db.models import (
     Case,
     CharField,
+    Count,
     F,
     Func,
     IntegerField,
@@ -483,3 +486,59 @@ def redemption_log_rows(queryset: QuerySet[RedemptionAttempt]) -> Iterator[tuple
             channels.get(row[6], row[6]),
             *(value or "" for value in row[7:]),
         )
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    bookings: int
+    bookings_today: int
+    amount: Decimal
+
+
+def contract_quota_usage(*, contract: Contract) -> QuotaUsage:
+    """A contract's active bookings in all, since local midnight, and their amount: what its
+    quotas and budget are measured against (voided bookings give their place back)."""
+    midnight = timezone.make_aware(
+        datetime.combine(timezone.localdate(), time.min), timezone.get_current_timezone()
+    )
+    usage = Booking.objects.filter(contract=contract, status=Booking.Status.ACTIVE).aggregate(
+        bookings=Count("pk"),
+        today=Count("pk", filter=Q(created_at__gte=midnight)),
+        amount=Sum("amount"),
+    )
+    return QuotaUsage(
+        bookings=usage["bookings"],
+        bookings_today=usage["today"],
+        amount=usage["amount"] or Decimal("0"),
+    )
+
+
+def contract_quota_lines(*, contract: Contract) -> list[dict]:
+    """What staff see of a contract's quotas: used, limit, left, for each one set."""
+    if (
+        contract.max_bookings is None
+        and contract.max_bookings_per_day is None
+        and contract.budget_cap is None
+    ):
+        return []
+    usage = contract_quota_usage(contract=contract)
+    lines = []
+    for label, used, limit in (
+        ("Bookings", usage.bookings, contract.max_bookings),
+        ("Bookings today", usage.bookings_today, contract.max_bookings_per_day),
+        ("Budget", usage.amount, contract.budget_cap),
+    ):
+        if limit is None:
+            continue
+        money = label == "Budget"
+        left = max(limit - used, 0)
+        lines.append(
+            {
+                "label": label,
+                "used": f"{used:,.2f} {contract.currency}" if money else f"{used:,}",
+                "limit": f"{limit:,.2f} {contract.currency}" if money else f"{limit:,}",
+                "left": f"{left:,.2f} {contract.currency}" if money else f"{left:,}",
+                "full": used >= limit,
+            }
+        )
+    return lines

@@ -35,9 +35,11 @@ from invitations.services.redemption import (
     code_find,
     code_refusal,
     contract_access_group,
+    has_quota,
     public_attempt_close,
     public_attempt_open,
     public_attempt_spare_code,
+    quota_refusal,
     shared_code_create,
     web_request_hash,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "code_revoke",
     "code_update",
     "contract_access_group",
+    "has_quota",
     "participant_code_generate",
     "participant_import_complete",
     "participant_import_run",
@@ -72,6 +75,7 @@ __all__ = [
     "public_attempt_close",
     "public_attempt_open",
     "public_attempt_spare_code",
+    "quota_refusal",
     "shared_code_create",
     "web_request_hash",
 ]

@@ -36,6 +36,7 @@ from core import codes as codelib
 from core import db, throttle
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
+from invitations import selectors
 from invitations.models import (
     CODE_MAX_LENGTH,
     Booking,
@@ -158,7 +159,20 @@ _LOADED = [
     (model, alias, db.field_order(model, names))
     for model, alias, names in [
         (InvitationCode, "c", [f.attname for f in InvitationCode._meta.concrete_fields]),
-        (Contract, "k", ["id", "name", "status", "is_closed_group"]),
+        (
+            Contract,
+            "k",
+            [
+                "id",
+                "name",
+                "status",
+                "is_closed_group",
+                "max_bookings",
+                "max_bookings_per_day",
+                "budget_cap",
+                "currency",
+            ],
+        ),
         (
             ContractPrice,
             "p",
@@ -349,7 +363,7 @@ def code_check(*, code: str, details: Details | None = None) -> InvitationCode:
     Changes nothing; returns the code, or raises RedemptionRefused with the reason.
     """
     found = code_find(code)
-    refusal = code_refusal(found)
+    refusal = code_refusal(found) or quota_refusal(found.contract, found)
     if refusal is None and details is not None:
         refusal = _person_refusal(found, _known_participant(found, details), details)
     if refusal:
@@ -515,6 +529,9 @@ def _book(
     create_account: bool,
 ) -> Booking:
     contract = code.contract
+    refusal = _quota_refusal(contract, code)
+    if refusal:
+        raise refusal
     if not code.participant_id and details.email:
         # Two first bookings with one email at once would each add the person.
         advisory_xact_lock(f"participant:{contract.pk}:{details.email.strip().casefold()}")
@@ -613,6 +630,51 @@ WITH taken AS (
 )
 SELECT id FROM booked
 """
+
+
+def has_quota(contract: Contract) -> bool:
+    return (
+        contract.max_bookings is not None
+        or contract.max_bookings_per_day is not None
+        or contract.budget_cap is not None
+    )
+
+
+def _quota_refusal(contract: Contract, code: InvitationCode) -> RedemptionRefused | None:
+    """Refuse once the contract's bookings reach a quota or its budget.
+
+    Only a contract with a quota pays for this: its row is locked for the rest of the
+    booking, so its bookings follow one another and the counts below cannot move before
+    this one is written. Voided bookings do not count.
+    """
+    if not has_quota(contract):
+        return None
+    Contract.objects.select_for_update(no_key=True).filter(pk=contract.pk).exists()
+    return quota_refusal(contract, code)
+
+
+def quota_refusal(contract: Contract, code: InvitationCode) -> RedemptionRefused | None:
+    """Why the contract takes no more bookings now (a quota or the budget), if it doesn't.
+
+    The registration page asks at code entry (unlocked: a hint); the booking asks again
+    under the contract's lock (the answer that counts).
+    """
+    if not has_quota(contract):
+        return None
+    usage = selectors.contract_quota_usage(contract=contract)
+    message = None
+    if contract.max_bookings is not None and usage.bookings >= contract.max_bookings:
+        message = "All places on this offer are taken."
+    elif (
+        contract.max_bookings_per_day is not None
+        and usage.bookings_today >= contract.max_bookings_per_day
+    ):
+        message = "Today's places on this offer are taken. Please try again tomorrow."
+    elif contract.budget_cap is not None and usage.amount + code.price.amount > contract.budget_cap:
+        message = "The budget for this offer has been used up."
+    if message is None:
+        return None
+    return RedemptionRefused(message, reason=Result.QUOTA, code=code)
 
 
 def _take_use_and_book(

@@ -99,6 +99,7 @@ def booking_list(request: HttpRequest, pk: int) -> HttpResponse:
             "organisation": contract.organisation,
             "filters": filters,
             "statuses": Booking.Status.choices,
+            "quota": selectors.contract_quota_lines(contract=contract),
             "tab": "bookings",
             **paginate(request, queryset, PAGE_SIZE),
         },

@@ -65,7 +65,7 @@ def _look_up(request: HttpRequest, typed: str) -> InvitationCode | RedemptionRef
     try:
         services.public_attempt_open(client=client, typed=typed)
         code = services.code_find(typed)
-        refusal = services.code_refusal(code)
+        refusal = services.code_refusal(code) or services.quota_refusal(code.contract, code)
         if refusal:
             raise refusal
     except RedemptionRefused as exc:

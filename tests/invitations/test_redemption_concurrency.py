@@ -103,3 +103,21 @@ def test_the_booking_statements_are_prepared_on_a_kept_connection():
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("WITH taken AS" in sql for sql in prepared)
     assert any("c.code = $1" in sql for sql in prepared)
+
+
+def test_thirty_people_at_once_on_a_contract_with_ten_places_make_ten_bookings():
+    from contracts import services as contract_services
+
+    price = ContractPriceFactory()
+    contract = price.contract
+    fields = {f: getattr(contract, f) for f in contract_services.CONTRACT_EDITABLE}
+    contract_services.contract_update(
+        actor=None, contract=contract, **(fields | {"max_bookings": 10})
+    )
+    codes = [InvitationCodeFactory(price=price) for _ in range(30)]
+    outcomes = run_together([attempt(c.code, person(n)) for n, c in enumerate(codes)], threads=15)
+    booked, refused = split(outcomes)
+    assert (len(booked), len(refused)) == (10, 20)
+    assert {r.reason for r in refused} == {"quota"}
+    assert Booking.objects.filter(contract=contract).count() == 10
+    assert sum(c.uses for c in InvitationCode.objects.filter(contract=contract)) == 10

@@ -167,6 +167,8 @@ CELERY_TASK_ROUTES = {
     "invitations.tasks.send_booking_confirmation": {"queue": "default"},
     "invitations.tasks.*": {"queue": "generation"},
     "passes.tasks.*": {"queue": "generation"},
+    # Sending a distribution is long bulk work too: it never holds up a confirmation email.
+    "campaigns.tasks.send_distribution": {"queue": "generation"},
     "referrals.tasks.*": {"queue": "default"},
     "core.tasks.*": {"queue": "default"},
 }
@@ -244,6 +246,23 @@ REFERRER_IMPORT_MAX_BYTES = env.int("REFERRER_IMPORT_MAX_BYTES", default=20 * 10
 REFERRER_IMPORT_MAX_ROWS = env.int("REFERRER_IMPORT_MAX_ROWS", default=200_000)
 # The public referral pages: signups allowed per address within REGISTER_FAILURE_WINDOW.
 REFERRAL_SIGNUP_RATE_LIMIT = env.int("REFERRAL_SIGNUP_RATE_LIMIT", default=20)
+
+# Distribution of codes (campaigns): messages per second a send goes out at, over all its
+# recipients (0: as fast as the email server or SMS provider takes them).
+CAMPAIGN_SEND_RATE = env.float("CAMPAIGN_SEND_RATE", default=50)
+if CAMPAIGN_SEND_RATE < 0:
+    raise ImproperlyConfigured("CAMPAIGN_SEND_RATE must be 0 (no limit) or more.")
+# Text messages: the backend (core.notifications: ConsoleSMSBackend prints them,
+# LocmemSMSBackend keeps them for tests, HttpSMSBackend posts them to a provider).
+SMS_BACKEND = env.str("SMS_BACKEND", default="core.notifications.ConsoleSMSBackend")
+# HttpSMSBackend: the provider's URL, its bearer token, seconds to wait for an answer, and
+# the sender name or number (sent as "from" when set).
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
+SMS_HTTP_TIMEOUT = env.int("SMS_HTTP_TIMEOUT", default=10)
+SMS_FROM = env.str("SMS_FROM", default="")
+if SMS_BACKEND == "core.notifications.HttpSMSBackend" and not SMS_HTTP_URL:
+    raise ImproperlyConfigured("SMS_BACKEND is the HTTP backend: set SMS_HTTP_URL too.")
 
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

@@ -1,0 +1,109 @@
+from django import forms
+from django.utils import timezone
+
+from campaigns.models import Channel, MessageTemplate
+from contracts.models import Contract
+
+
+class MessageTemplateForm(forms.Form):
+    name = forms.CharField(
+        max_length=200,
+        help_text="For you: it names the template on the Send Codes page.",
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+    channel = forms.ChoiceField(
+        choices=Channel.choices,
+        initial=Channel.EMAIL,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose email or SMS."},
+    )
+    subject = forms.CharField(
+        max_length=200, required=False, help_text="Email only; placeholders work here too."
+    )
+    body = forms.CharField(
+        label="Message",
+        widget=forms.Textarea(attrs={"rows": 12}),
+        error_messages={"required": "Write the message."},
+    )
+
+
+class TestSendForm(forms.Form):
+    to = forms.CharField(
+        label="Your mobile number",
+        max_length=40,
+        required=False,
+        help_text="SMS templates: in international format, like +447700900123.",
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    real_data = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="With a real participant's values",
+        help_text="The contract's first participant holding a code; they receive nothing.",
+    )
+
+
+class SendCodesForm(forms.Form):
+    """Send Codes: a template, who gets it, and when."""
+
+    ALL = "all"
+    SELECTED = "selected"
+
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose one of this contract's templates."},
+    )
+    recipients = forms.ChoiceField(widget=forms.RadioSelect)
+    participant = forms.TypedMultipleChoiceField(
+        required=False, coerce=int, widget=forms.MultipleHiddenInput
+    )
+    code = forms.TypedMultipleChoiceField(
+        required=False, coerce=int, widget=forms.MultipleHiddenInput
+    )
+    send_at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, like 2026-12-01 09:00."},
+    )
+
+    def __init__(
+        self,
+        *args,
+        contract: Contract,
+        participant_ids: list[int],
+        code_ids: list[int],
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = contract.templates.order_by("name", "pk")
+        # Hidden ids travel as they came; the plan keeps only those of this contract.
+        self.fields["participant"].choices = [(i, i) for i in participant_ids]
+        self.fields["code"].choices = [(i, i) for i in code_ids]
+        choices = [(self.ALL, "All participants holding an unused code")]
+        if participant_ids:
+            n = len(participant_ids)
+            choices.insert(0, (self.SELECTED, f"The {n:,} selected participant{'s' * (n != 1)}"))
+        elif code_ids:
+            n = len(code_ids)
+            choices.insert(
+                0, (self.SELECTED, f"The holders of the {n:,} selected code{'s' * (n != 1)}")
+            )
+        self.fields["recipients"].choices = choices
+        self.fields["recipients"].initial = choices[0][0]
+        zone = timezone.get_current_timezone_name()
+        self.fields["send_at"].help_text = (
+            f"Leave empty to send now. Time in {zone}; the participants' codes can be sent "
+            "ahead of their opening."
+        )
+
+    def recipient_ids(self) -> dict:
+        """The ids to hand to the plan: participants, codes, or neither (all holders)."""
+        data = self.cleaned_data
+        if data["recipients"] != self.SELECTED:
+            return {}
+        if data["participant"]:
+            return {"participant_ids": data["participant"]}
+        return {"code_ids": data["code"]}

@@ -1,0 +1,33 @@
+"""Every write of the campaigns app.
+
+`distribution` writes message templates and distributions, sends and resends them, and
+opts participants out.
+"""
+
+from campaigns.services.distribution import (
+    distribution_create,
+    distribution_resend,
+    distribution_send,
+    distributions_start_due,
+    participant_unsubscribe,
+    template_create,
+    template_test_send,
+    template_update,
+    unsubscribe_reader,
+    unsubscribe_token,
+    unsubscribe_url,
+)
+
+__all__ = [
+    "distribution_create",
+    "distribution_resend",
+    "distribution_send",
+    "distributions_start_due",
+    "participant_unsubscribe",
+    "template_create",
+    "template_test_send",
+    "template_update",
+    "unsubscribe_reader",
+    "unsubscribe_token",
+    "unsubscribe_url",
+]

@@ -1,0 +1,587 @@
+"""Getting codes to people: message templates, distributions, sending, resending, opting out.
+
+A distribution is written whole when staff confirm it: one Message row per participant and
+code, queued or skipped with its reason, inserted set-based. A unique index (one
+non-skipped message per code, person and channel) makes "never the same code to the same
+person twice" a fact of the database: a message that would repeat one is skipped as
+"Already sent", whoever got there first.
+
+Sending runs in a Celery task per distribution, a chunk at a time over one email
+connection (or one SMS backend). Each chunk's rows are locked (SKIP LOCKED, so two workers
+on one distribution share it out) and marked with conditional UPDATEs, queued → sent or
+queued → failed, so a retried or repeated task never sends a sent message again. A
+message whose sending fails is marked failed with the reason and the rest go on; failed
+messages can be queued again (Resend failed). The only repeat possible is the one no
+protocol avoids: a worker dying after the mail server took a chunk and before its commit
+resends that chunk (at most CHUNK_SIZE messages) when the task is redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import selectors, templating
+from campaigns.models import Channel, Distribution, Message, MessageTemplate
+from contracts.models import Contract, Participant
+from core.errors import DomainError
+from core.locks import advisory_xact_lock
+from core.notifications import SMSError, e164, get_sms_backend
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | None
+
+# Messages sent per locked chunk (fewer when the rate limit allows fewer per second).
+CHUNK_SIZE = 100
+# Rows per INSERT when a distribution's messages are written.
+INSERT_BATCH = 2_000
+# A queued send with no time set is started at once; one still queued after this long
+# lost its task (a broker that was down) and the minute job starts it again.
+LOST_AFTER_SECONDS = 600
+_UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
+# time.sleep, named so that tests can count the pauses of the rate limit.
+_sleep = time.sleep
+
+
+# --- templates -------------------------------------------------------------------------
+
+
+def _clean_template(*, channel: str, name: str, subject: str, body: str) -> dict:
+    if channel not in Channel.values:
+        raise ValidationError({"channel": "Choose email or SMS."})
+    name, subject, body = name.strip(), " ".join(subject.split()), body.strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Give the template a name."
+    if channel == Channel.EMAIL and not subject:
+        errors["subject"] = "An email needs a subject."
+    if not body:
+        errors["body"] = "Write the message."
+    try:
+        templating.check_template(channel=channel, subject=subject, body=body)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, messages)
+    if errors:
+        raise ValidationError(errors)
+    if channel == Channel.SMS:
+        subject = ""  # a text message has none
+    return {"name": name, "channel": channel, "subject": subject, "body": body}
+
+
+def _save_template(template: MessageTemplate, fields: list[str] | None = None) -> None:
+    taken = f"The contract already has a template called “{template.name}”."
+    if (
+        MessageTemplate.objects.filter(contract_id=template.contract_id, name=template.name)
+        .exclude(pk=template.pk)
+        .exists()
+    ):
+        raise ValidationError({"name": taken})
+    try:
+        with transaction.atomic():
+            template.save(update_fields=fields)
+    except IntegrityError as exc:  # the same name saved at the same moment
+        raise ValidationError({"name": taken}) from exc
+
+
+@transaction.atomic
+def template_create(
+    *, actor: User, contract: Contract, name: str, channel: str, subject: str = "", body: str
+) -> MessageTemplate:
+    """A contract's new message template; unknown placeholders are refused by name."""
+    template = MessageTemplate(
+        contract=contract,
+        **_clean_template(channel=channel, name=name, subject=subject, body=body),
+    )
+    _save_template(template)
+    return template
+
+
+@transaction.atomic
+def template_update(
+    *,
+    actor: User,
+    template: MessageTemplate,
+    name: str,
+    channel: str,
+    subject: str = "",
+    body: str,
+) -> MessageTemplate:
+    """Change a template. Sends already made keep what they sent; queued or scheduled ones
+    send the new text."""
+    for field, value in _clean_template(
+        channel=channel, name=name, subject=subject, body=body
+    ).items():
+        setattr(template, field, value)
+    _save_template(template, ["name", "channel", "subject", "body", "updated_at"])
+    return template
+
+
+def template_test_send(
+    *, actor: AbstractBaseUser, template: MessageTemplate, to: str = "", real_data: bool = True
+) -> str:
+    """Send the template once to the staff member asking: an email to their own address,
+    an SMS to the number they give. With `real_data` it shows the contract's first
+    participant holding a code (nothing is recorded for them), else sample values.
+    Returns the address it went to."""
+    compiled = templating.compile_template(
+        channel=template.channel, subject=template.subject, body=template.body
+    )
+    if real_data:
+        values, _ = selectors.preview_values(contract=template.contract)
+    else:
+        values = {**templating.SAMPLE, "contract": template.contract.name}
+    if template.channel == Channel.EMAIL:
+        address = (actor.email or "").strip()
+        if not address:
+            raise DomainError("Your account has no email address: add one to receive tests.")
+        rendered = compiled.render(values, footer="Test message: no participant received it.")
+        email = _email(rendered, to=address, unsubscribe_url="")
+        email.subject = f"[Test] {email.subject}"
+        email.send()
+        return address
+    number = e164(to)
+    if not number:
+        raise ValidationError(
+            {"to": "Enter your mobile number in international format, like +447700900123."}
+        )
+    try:
+        get_sms_backend().send_sms(number, compiled.text(values))
+    except SMSError as exc:
+        raise DomainError(f"The test message was not sent: {exc}") from exc
+    return number
+
+
+# --- creating a distribution -----------------------------------------------------------
+
+
+def distribution_create(
+    *,
+    actor: User,
+    contract: Contract,
+    template: MessageTemplate,
+    participant_ids: Iterable[int] | None = None,
+    code_ids: Iterable[int] | None = None,
+    send_at: datetime | None = None,
+) -> Distribution:
+    """Send `template`'s message to participants, now or at `send_at`.
+
+    Recipients: the participants named, or the codes named, or (neither given) every
+    participant holding an unused code; see `selectors.distribution_plan` for who is
+    skipped and why. The messages are written at once, set-based; sending starts after
+    the commit, or at `send_at` (the minute job starts it then). A time in the past is
+    refused, and so is a send that would reach nobody.
+    """
+    if template.contract_id != contract.pk:
+        raise DomainError("This template belongs to another contract.")
+    if send_at is not None and send_at <= timezone.now():
+        raise ValidationError({"send_at": "This time has passed: choose a later one, or none."})
+    try:
+        templating.check_template(
+            channel=template.channel, subject=template.subject, body=template.body
+        )
+    except ValidationError as exc:
+        raise DomainError(
+            f"The template “{template.name}” cannot be sent: "
+            + " ".join(m for ms in exc.message_dict.values() for m in ms)
+        ) from exc
+    channel = template.channel
+    with transaction.atomic():
+        # One send of a contract is planned at a time, so two planned together cannot
+        # both count the same code as new; the unique index would still catch it.
+        advisory_xact_lock(f"distribution:{contract.pk}")
+        plan = selectors.distribution_plan(
+            contract=contract,
+            channel=channel,
+            participant_ids=participant_ids,
+            code_ids=code_ids,
+        )
+        if not plan.sending:
+            why = "; ".join(f"{reason}: {n:,}" for reason, n in plan.reasons)
+            raise DomainError(
+                "Nobody would get a message"
+                + (f" (skipped — {why})." if why else ": no participant holds an unused code.")
+            )
+        distribution = Distribution.objects.create(
+            contract=contract,
+            template=template,
+            channel=channel,
+            send_at=send_at,
+            total=plan.total,
+            skipped=plan.skipped,
+            created_by=actor,
+        )
+        lost = _insert_messages(distribution, plan.recipients)
+        if lost:
+            Distribution.objects.filter(pk=distribution.pk).update(skipped=F("skipped") + lost)
+            distribution.skipped += lost
+        if send_at is None:
+            _enqueue_on_commit(distribution.pk)
+    return distribution
+
+
+def _message(distribution: Distribution, recipient: selectors.Recipient, now) -> Message:
+    return Message(
+        distribution_id=distribution.pk,
+        contract_id=distribution.contract_id,
+        participant_id=recipient.participant_id,
+        code_id=recipient.code_id,
+        channel=distribution.channel,
+        to=recipient.to[:254],
+        status=Message.Status.SKIPPED if recipient.reason else Message.Status.QUEUED,
+        reason=recipient.reason[:300],
+        created_at=now,
+    )
+
+
+def _insert_messages(distribution: Distribution, recipients: list[selectors.Recipient]) -> int:
+    """Insert the plan's rows; a queued row the unique index refuses (the same code sent to
+    the same person meanwhile) is written as skipped, "Already sent". Returns how many."""
+    now = timezone.now()
+    for start in range(0, len(recipients), INSERT_BATCH):
+        Message.objects.bulk_create(
+            [_message(distribution, r, now) for r in recipients[start : start + INSERT_BATCH]],
+            ignore_conflicts=True,
+        )
+    queued = sum(1 for r in recipients if not r.reason)
+    stored = distribution.messages.exclude(status=Message.Status.SKIPPED).count()
+    if stored == queued:
+        return 0
+    have = set(
+        distribution.messages.exclude(status=Message.Status.SKIPPED).values_list(
+            "code_id", "participant_id"
+        )
+    )
+    refused = [
+        selectors.Recipient(r.participant_id, r.code_id, r.to, selectors.ALREADY_SENT)
+        for r in recipients
+        if not r.reason and (r.code_id, r.participant_id) not in have
+    ]
+    Message.objects.bulk_create([_message(distribution, r, now) for r in refused])
+    return len(refused)
+
+
+def _enqueue_on_commit(distribution_id: int) -> None:
+    """Start sending once the messages are committed. A broker that refuses leaves the send
+    queued; the minute job starts it later (LOST_AFTER_SECONDS)."""
+    from campaigns.tasks import send_distribution
+
+    def enqueue() -> None:
+        try:
+            send_distribution.delay(distribution_id)
+        except Exception:
+            logger.exception("Could not start sending distribution %s", distribution_id)
+
+    transaction.on_commit(enqueue)
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+def unsubscribe_token(participant_id: int) -> str:
+    return signing.dumps(participant_id, salt=_UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_url(participant_id: int) -> str:
+    path = reverse("campaigns_public:unsubscribe", args=[unsubscribe_token(participant_id)])
+    return f"{settings.SITE_URL}{path}"
+
+
+def unsubscribe_reader(token: str) -> int | None:
+    """The participant an unsubscribe link names, or None when it was altered. It does not
+    expire: an old email's link must still work."""
+    try:
+        return int(signing.loads(token, salt=_UNSUBSCRIBE_SALT))
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+
+
+def _email(rendered: templating.Rendered, *, to: str, unsubscribe_url: str):
+    headers = {}
+    if unsubscribe_url:
+        # RFC 2369 and RFC 8058: mail programs show an Unsubscribe button that POSTs
+        # "List-Unsubscribe=One-Click" to the link, with no page in between.
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    email = EmailMultiAlternatives(
+        subject=rendered.subject, body=rendered.text, to=[to], headers=headers
+    )
+    if rendered.html:
+        from email.mime.image import MIMEImage
+
+        email.attach_alternative(rendered.html, "text/html")
+        image = MIMEImage(rendered.qr_png, "png")
+        image.add_header("Content-ID", f"<{rendered.qr_cid}>")
+        image.add_header("Content-Disposition", "inline", filename="qr.png")
+        email.attach(image)
+        # multipart/related around the alternatives and the image: the HTML's cid: finds it.
+        email.mixed_subtype = "related"
+    return email
+
+
+class _EmailSender:
+    """One SMTP (or other backend) connection for the whole send, reopened after a failure
+    so that one refused message does not leave the rest on a broken connection."""
+
+    def __init__(self) -> None:
+        self.connection = get_connection(fail_silently=False)
+        self.connection.open()  # a server that is down fails the task here: it is retried
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        try:
+            if not self.connection.send_messages([message]):
+                raise OSError("The mail server did not accept the message.")
+        except Exception:
+            self._reopen()
+            raise
+
+    def _reopen(self) -> None:
+        try:
+            self.connection.close()
+            self.connection.open()
+        except Exception:  # the next message opens its own connection if it can
+            logger.warning("Reopening the email connection failed", exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self.connection.close()
+        except Exception:
+            logger.warning("Closing the email connection failed", exc_info=True)
+
+
+class _SmsSender:
+    def __init__(self) -> None:
+        self.backend = get_sms_backend()
+
+    def send(self, to: str, body: str) -> None:
+        self.backend.send_sms(to, body)
+
+    def close(self) -> None:
+        pass
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, for the staff page: an SMS backend's own words, else the error."""
+    if isinstance(exc, SMSError):
+        return str(exc)[:300]
+    return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
+
+
+def _chunk_size() -> int:
+    rate = settings.CAMPAIGN_SEND_RATE
+    return max(1, min(CHUNK_SIZE, int(rate))) if rate else CHUNK_SIZE
+
+
+def distribution_send(*, distribution_id: int) -> Distribution:
+    """Send a distribution's queued messages; safe to run again, and by two workers at once.
+
+    Paced at CAMPAIGN_SEND_RATE messages per second (a pause between chunks; 0: none).
+    Ends the distribution (done) once nothing is queued.
+    """
+    distribution = Distribution.objects.select_related("template", "contract").get(
+        pk=distribution_id
+    )
+    if distribution.status == Distribution.Status.CANCELLED:
+        return distribution
+    if distribution.status == Distribution.Status.DONE and not (
+        distribution.messages.filter(status=Message.Status.QUEUED).exists()
+    ):
+        return distribution
+    if (
+        distribution.status == Distribution.Status.QUEUED
+        and distribution.send_at
+        and distribution.send_at > timezone.now()
+    ):
+        return distribution  # not yet: the minute job starts it (claims it) on time
+    template = distribution.template
+    compiled = templating.compile_template(
+        channel=distribution.channel, subject=template.subject, body=template.body
+    )
+    sender = _EmailSender() if distribution.channel == Channel.EMAIL else _SmsSender()
+    try:
+        Distribution.objects.filter(
+            pk=distribution.pk, status__in=[Distribution.Status.QUEUED, Distribution.Status.DONE]
+        ).update(status=Distribution.Status.SENDING, finished_at=None)
+        values = selectors.ValueMaker(distribution.contract)
+        size = _chunk_size()
+        rate = settings.CAMPAIGN_SEND_RATE
+        previous: tuple[float, int] | None = None
+        while True:
+            if rate and previous:
+                started, count = previous
+                _sleep_until(started + count / rate)
+            started = time.monotonic()
+            count = _send_chunk(distribution, compiled, values, sender, size)
+            if count < size:  # the queue ran out (rows another worker holds are its own)
+                break
+            previous = (started, count)
+    finally:
+        sender.close()
+    _finish(distribution.pk)
+    distribution.refresh_from_db()
+    return distribution
+
+
+def _sleep_until(moment: float) -> None:
+    wait = moment - time.monotonic()
+    if wait > 0:
+        _sleep(wait)
+
+
+_MESSAGE_FIELDS = (
+    "pk",
+    "participant_id",
+    "to",
+    "participant__first_name",
+    "participant__last_name",
+    "code__code",
+    "code__label",
+    "code__price_id",
+    "code__valid_until",
+    "participant__opted_out_at",
+)
+
+
+def _send_chunk(distribution, compiled, values, sender, size: int) -> int:
+    """Lock up to `size` queued messages, send them, mark each sent or failed; how many."""
+    with transaction.atomic():
+        rows = list(
+            Message.objects.filter(distribution=distribution, status=Message.Status.QUEUED)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list(*_MESSAGE_FIELDS)[:size]
+        )
+        if not rows:
+            return 0
+        sent, failed, opted_out = [], [], []
+        for row in rows:
+            pk, participant_id, to, first, last, code, label, price_id, valid_until, out = row
+            if out:  # unsubscribed after the send was confirmed
+                opted_out.append(pk)
+                continue
+            filled = values.values(
+                first_name=first,
+                last_name=last,
+                code=label or code,
+                price_id=price_id,
+                valid_until=valid_until,
+            )
+            try:
+                if distribution.channel == Channel.EMAIL:
+                    leave = unsubscribe_url(participant_id)
+                    rendered = compiled.render(
+                        filled,
+                        qr_cid=f"qr.{pk}@voucherdesk",
+                        footer=f"To stop receiving these messages: {leave}",
+                    )
+                    sender.send(_email(rendered, to=to, unsubscribe_url=leave))
+                else:
+                    sender.send(to, compiled.text(filled))
+            except Exception as exc:
+                logger.warning("Message %s to %s failed: %s", pk, to, exc)
+                failed.append((pk, _reason(exc)))
+            else:
+                sent.append(pk)
+        now = timezone.now()
+        queued = Message.objects.filter(status=Message.Status.QUEUED)
+        if sent:
+            queued.filter(pk__in=sent).update(
+                status=Message.Status.SENT, sent_at=now, reason="", attempts=F("attempts") + 1
+            )
+        for pk, reason in failed:
+            queued.filter(pk=pk).update(
+                status=Message.Status.FAILED, reason=reason, attempts=F("attempts") + 1
+            )
+        if opted_out:
+            skipped = queued.filter(pk__in=opted_out).update(
+                status=Message.Status.SKIPPED, reason=selectors.OPTED_OUT
+            )
+            Distribution.objects.filter(pk=distribution.pk).update(skipped=F("skipped") + skipped)
+    return len(rows)
+
+
+def _finish(distribution_id: int) -> None:
+    """Done once nothing is queued (another worker may still hold a chunk: it finishes)."""
+    queued = Message.objects.filter(distribution_id=distribution_id, status=Message.Status.QUEUED)
+    Distribution.objects.filter(pk=distribution_id, status=Distribution.Status.SENDING).exclude(
+        Q(pk__in=queued.values("distribution_id"))
+    ).update(status=Distribution.Status.DONE, finished_at=timezone.now())
+
+
+@transaction.atomic
+def distribution_resend(*, actor: User, distribution: Distribution) -> int:
+    """Queue a distribution's failed messages again and start sending; how many.
+
+    Only failed ones: a sent message stays sent, so nobody gets the same code twice.
+    """
+    again = Message.objects.filter(distribution=distribution, status=Message.Status.FAILED).update(
+        status=Message.Status.QUEUED
+    )
+    if not again:
+        raise DomainError("No failed message to send again.")
+    Distribution.objects.filter(pk=distribution.pk).update(
+        status=Distribution.Status.QUEUED, finished_at=None
+    )
+    if distribution.send_at is None or distribution.send_at <= timezone.now():
+        _enqueue_on_commit(distribution.pk)
+    distribution.refresh_from_db()
+    return again
+
+
+def distributions_start_due(*, now: datetime | None = None) -> int:
+    """Every minute: start scheduled sends whose time has come (and a send whose task was
+    lost). Claimed with a conditional UPDATE, so two beats start each once."""
+    now = now or timezone.now()
+    lost = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    due = list(
+        Distribution.objects.filter(status=Distribution.Status.QUEUED)
+        .filter(Q(send_at__lte=now) | Q(send_at__isnull=True, created_at__lte=lost))
+        .values_list("pk", flat=True)[:100]
+    )
+    started = 0
+    for pk in due:
+        with transaction.atomic():
+            claimed = Distribution.objects.filter(pk=pk, status=Distribution.Status.QUEUED).update(
+                status=Distribution.Status.SENDING
+            )
+            if claimed:
+                started += 1
+                _enqueue_on_commit(pk)
+    return started
+
+
+# --- opting out ------------------------------------------------------------------------
+
+
+def participant_unsubscribe(*, token: str) -> Participant | None:
+    """Opt the participant a link names out of the contract's messages (once; the first
+    time is kept). None when the link was altered or the participant is gone."""
+    participant_id = unsubscribe_reader(token)
+    if participant_id is None:
+        return None
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update(of=("self",))
+            .select_related("contract")
+            .filter(pk=participant_id)
+            .first()
+        )
+        if participant is not None and participant.opted_out_at is None:
+            participant.opted_out_at = timezone.now()
+            participant.save(update_fields=["opted_out_at"])  # kept in its history
+    return participant

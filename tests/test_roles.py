@@ -104,6 +104,10 @@ MATRIX = [
     ("referrals:import_complete", "referrer_import", "post", MANAGERS),
     ("referrals:join_links", "program", "get", MANAGERS),
     ("referrals:referrer_export", "program", "get", EVERYONE),
+    ("campaigns:contract_analytics", "contract", "get", EVERYONE),
+    ("campaigns:contract_analytics_export", "contract", "get", EVERYONE),
+    ("campaigns:analytics_overview", None, "get", EVERYONE),
+    ("campaigns:analytics_overview_export", None, "get", EVERYONE),
 ]
 IDS = [m[0] for m in MATRIX]
 
@@ -192,6 +196,8 @@ def _url(name: str, key: str | None, objects: dict) -> str:
     args = [objects[key]] if key else []
     if name == "invitations:code_qr":
         args.append("svg")
+    if name.startswith("campaigns:") and "analytics" in name and name.endswith("_export"):
+        return reverse(name, args=args) + "?table=summary"
     return reverse(name, args=args)
 
 

@@ -1,10 +1,25 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.codes import MAX_WIDTH, MIN_WIDTH
+from core.models import WebhookEndpoint
 from core.money import amount_field, currency_field
+
+EXTERNAL_ID_MAX_LENGTH = 100
+
+
+def external_id_field() -> models.CharField:
+    """The id a record has in the customer's CRM; the CRM sync API upserts by it."""
+    return models.CharField(
+        "External ID",
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="Its id in the customer's CRM, for the CRM sync API; empty if none.",
+    )
 
 
 class Organisation(models.Model):
@@ -12,11 +27,27 @@ class Organisation(models.Model):
     code = models.CharField(
         max_length=40, unique=True, help_text="Short code for internal use, e.g. ACME."
     )
+    external_id = external_id_field()
+    # Where this organisation's events go (code.redeemed, booking.created, booking.voided,
+    # pass.redeemed): its own systems, signed by core.webhooks.
+    webhook_endpoints = models.ManyToManyField(
+        WebhookEndpoint,
+        blank=True,
+        related_name="organisations",
+        help_text="Receive this organisation's booking, code and pass events.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="organisation_external_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -40,6 +71,7 @@ class Contract(models.Model):
     )
     name = models.CharField(max_length=200)
     code = models.CharField(max_length=40, help_text="Short code for internal use.")
+    external_id = external_id_field()
     invitation_prefix = models.CharField(
         max_length=10,
         blank=True,
@@ -90,6 +122,11 @@ class Contract(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["organisation", "code"], name="contract_code_unique_per_organisation"
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"],
+                condition=~Q(external_id=""),
+                name="contract_external_id_unique_per_organisation",
             ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True)
@@ -199,3 +236,56 @@ class Participant(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class ApiToken(models.Model):
+    """A key an organisation's own system (its CRM) calls the CRM sync API with.
+
+    Only the key's SHA-256 is stored, with its first characters to recognise it by: the
+    key is 256 random bits, so a slow password hash would add nothing, and the lookup
+    stays one probe of a unique index. The key itself is shown once, when it is made.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read: the change feeds of codes and bookings"
+        WRITE = "write", "Write: upsert organisations, contracts and participants"
+
+    # Empty: a token for every organisation (only Administrators make one).
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="Empty: every organisation (Administrators only).",
+    )
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. “Salesforce sync”.")
+    scopes = models.JSONField(default=list)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Kept to the minute: a busy integration does not write on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "API token"
+        permissions = [("manage_api_tokens", "Can manage organisation API tokens")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_global(self) -> bool:
+        return self.organisation_id is None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes

@@ -4,6 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
 
+from campaigns import services as campaign_services
+from campaigns.models import Distribution
 from contracts.models import ContractPrice
 from core import roles
 from invitations import services
@@ -108,6 +110,15 @@ MATRIX = [
     ("campaigns:contract_analytics_export", "contract", "get", EVERYONE),
     ("campaigns:analytics_overview", None, "get", EVERYONE),
     ("campaigns:analytics_overview_export", None, "get", EVERYONE),
+    ("campaigns:distribution_list", "contract", "get", EVERYONE),
+    ("campaigns:distribution_create", "contract", "get", MANAGERS),
+    ("campaigns:distribution_detail", "distribution", "get", EVERYONE),
+    ("campaigns:distribution_resend", "distribution", "post", REVIEWERS),
+    ("campaigns:template_list", "contract", "get", EVERYONE),
+    ("campaigns:template_create", "contract", "get", MANAGERS),
+    ("campaigns:template_edit", "message_template", "get", MANAGERS),
+    ("campaigns:template_preview", "message_template", "get", EVERYONE),
+    ("campaigns:template_test", "message_template", "post", MANAGERS),
 ]
 IDS = [m[0] for m in MATRIX]
 
@@ -183,6 +194,22 @@ def _referral_program() -> dict:
     }
 
 
+def _campaign(contract_id: int) -> dict:
+    """A message template and a send of it (Resend failed answers "nothing failed")."""
+    template = campaign_services.template_create(
+        actor=None,
+        contract=ContractPrice.objects.get(contract_id=contract_id).contract,
+        name="Invitation",
+        channel="email",
+        subject="Your code",
+        body="Your code: {code}",
+    )
+    distribution = Distribution.objects.create(
+        contract_id=contract_id, template=template, channel="email"
+    )
+    return {"message_template": template.pk, "distribution": distribution.pk}
+
+
 REFERRAL_KEYS = ("program", "tier", "referral", "reward", "referrer_import")
 
 
@@ -193,6 +220,8 @@ def _url(name: str, key: str | None, objects: dict) -> str:
         objects.update(_referral_program())
     if key == "booking" and key not in objects:
         objects.update(_booking(objects["contract"]))
+    if key in ("message_template", "distribution") and key not in objects:
+        objects.update(_campaign(objects["contract"]))
     args = [objects[key]] if key else []
     if name == "invitations:code_qr":
         args.append("svg")

@@ -536,6 +536,8 @@ def test_a_send_whose_task_was_lost_is_started_by_the_minute_job(contract, holde
     assert services.distributions_start_due(now=soon) == 0
     later = timezone.now() + timedelta(seconds=distribution_module.LOST_AFTER_SECONDS + 1)
     assert services.distributions_start_due(now=later) == 1
+    distribution.refresh_from_db()
+    assert distribution.status == "sending"  # claimed: its task is queued
 
 
 def test_the_minute_job_is_scheduled_by_a_migration():

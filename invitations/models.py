@@ -5,6 +5,7 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -166,7 +167,12 @@ class InvitationCode(models.Model):
     is_shared = models.BooleanField(default=False, db_default=False)
     label = models.CharField(max_length=CODE_MAX_LENGTH, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords(excluded_fields=["created_at"])
+    # When the code last changed (made, booked, voided, edited): the CRM change feed reads
+    # by it. The database's statement time, so that every writer uses one clock; each
+    # write path sets it (tests/invitations/test_updated_at.py). Not kept in the history,
+    # whose own date says when.
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    history = HistoricalRecords(excluded_fields=["created_at", "updated_at"])
 
     class Meta:
         ordering = ["-id"]
@@ -198,6 +204,8 @@ class InvitationCode(models.Model):
                 name="code_participant_newest",
                 condition=Q(participant__isnull=False),
             ),
+            # The CRM change feed: what changed since a time, oldest first, by keyset.
+            models.Index(fields=["updated_at", "id"], name="code_updated_id"),
         ]
 
     def __str__(self) -> str:
@@ -329,6 +337,8 @@ class Booking(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Booked or voided last, by the database's clock: the CRM change feed reads by it.
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -352,6 +362,7 @@ class Booking(models.Model):
                 fields=["contract", "status", "created_at"], name="booking_contract_status_time"
             ),
             models.Index(fields=["participant", "status"], name="booking_participant_status"),
+            models.Index(fields=["updated_at", "id"], name="booking_updated_id"),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from contracts.forms import WIDTH_CHOICES
+from contracts.models import Organisation
 from core.forms import DateInput
 from core.money import CURRENCIES, DEFAULT_CURRENCY
 from passes.models import PassPlan
@@ -77,6 +78,11 @@ class PassPlanForm(forms.Form):
         required=False,
         label="Target segments",
         help_text="Promotion: contact segments, comma-separated; empty: everyone.",
+    )
+    organisation = forms.ModelChoiceField(
+        Organisation.objects.all(),
+        required=False,
+        help_text="Its passes' redemptions are sent to this organisation's webhook endpoints.",
     )
 
     def clean_target_products(self) -> list[str]:

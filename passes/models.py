@@ -71,6 +71,15 @@ class PassPlan(models.Model):
     # Electronic gift plans only: sold to the public on the gift landing page.
     sold_online = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # Whose webhook endpoints hear of its passes' redemptions (pass.redeemed); none: nobody's.
+    organisation = models.ForeignKey(
+        "contracts.Organisation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="pass_plans",
+        help_text="Its passes' redemptions are sent to this organisation's webhook endpoints.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

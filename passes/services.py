@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from contracts import webhooks as organisation_webhooks
 from core import codes as codelib
 from core import pins, throttle
 from core.errors import DomainError
@@ -69,6 +70,7 @@ PLAN_FIELDS = (
     "target_products",
     "target_segments",
     "sold_online",
+    "organisation",
 )
 
 
@@ -497,6 +499,7 @@ def pass_redeem(
             if redemption.wallet_transaction
             else {"offer": redemption.offer},
         )
+        _redeemed_announce(found, plan, redemption, contact=contact)
     return redemption
 
 
@@ -525,12 +528,53 @@ def _activate_offer(found: Pass, plan: PassPlan, contact) -> PassRedemption | Of
             )
             if not universal:
                 PassRedemption.objects.create(pass_obj=found, contact=contact, offer=plan.offer)
+                found.status = Pass.Status.REDEEMED
             events.pass_redeemed(
                 pass_obj=found, actor=contact, data={"offer": plan.offer, "contact": contact.pk}
             )
+            _redeemed_announce(found, plan, activation, contact=contact)
     except IntegrityError:
         raise PassRefused("You have activated this offer already.") from None
     return activation
+
+
+def _redeemed_announce(
+    found: Pass,
+    plan: PassPlan,
+    redemption: PassRedemption | OfferActivation,
+    *,
+    contact: AbstractBaseUser | None,
+) -> None:
+    """pass.redeemed to the endpoints of the plan's organisation, in the redemption's
+    transaction; no query for a plan without an organisation."""
+    if plan.organisation_id is None:
+        return
+    endpoints = organisation_webhooks.organisation_endpoints(organisation_id=plan.organisation_id)
+    if not endpoints:
+        return
+    credit = getattr(redemption, "wallet_transaction", None)
+    data = {
+        "organisation": organisation_webhooks.organisation_data(plan.organisation),
+        "pass": {
+            "id": found.pk,
+            "code": found.code,
+            "status": found.status,
+            "value": str(found.value) if found.value is not None else None,
+            "currency": found.currency,
+            "expires_on": found.expires_on.isoformat() if found.expires_on else None,
+            "plan": {"id": plan.pk, "name": plan.name, "type": plan.type},
+        },
+        "redemption": {
+            "created_at": redemption.created_at.isoformat(),
+            "contact": {"id": contact.pk, "email": contact.email} if contact else None,
+            "wallet": credit.wallet_id if credit else None,
+            "amount": str(credit.amount) if credit else None,
+            "offer": redemption.offer or None,
+        },
+    }
+    organisation_webhooks.organisation_announce(
+        endpoints=endpoints, events={organisation_webhooks.PASS_REDEEMED: data}
+    )
 
 
 def _why_not_redeemable(pass_id: int) -> str:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from contracts.models import Contract, ContractPrice
 from core import codes as codelib
 from core.errors import DomainError, refuse_if
+from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
 from invitations.models import CodeBatch, InvitationCode, join_names
 from invitations.selectors import code_deletion_refusal, existing_code_count
@@ -415,7 +416,7 @@ def code_update(
         if value is not None:
             setattr(code, name, join_names(value) if isinstance(value, str) else value)
             fields.append(name)
-    code.save(update_fields=fields)
+    save_stamped(code, update_fields=fields)
     return code
 
 
@@ -424,7 +425,7 @@ def code_archive(*, actor: User, code: InvitationCode, archived: bool = True) ->
     """Hide a code from the default list (or bring it back); it is kept for the record."""
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
     code.is_archived = archived
-    code.save(update_fields=["is_archived"])
+    save_stamped(code, update_fields=["is_archived"])
     return code
 
 
@@ -432,7 +433,7 @@ def code_archive(*, actor: User, code: InvitationCode, archived: bool = True) ->
 def code_revoke(*, actor: User, code: InvitationCode) -> InvitationCode:
     code = InvitationCode.objects.select_for_update().get(pk=code.pk)
     code.status = InvitationCode.Status.REVOKED
-    code.save(update_fields=["status"])
+    save_stamped(code, update_fields=["status"])
     return code
 
 

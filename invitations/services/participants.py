@@ -19,6 +19,7 @@ from django.utils import timezone
 from contracts.models import Contract, ContractPrice, Participant
 from core import codes as codelib
 from core.errors import DomainError
+from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
 from invitations import selectors
 from invitations.imports import DETAIL_FIELDS, ImportPlan, plan_import
@@ -83,7 +84,7 @@ def participant_code_generate(
             raise ValidationError({"price": "This price was just deleted: choose another."})
         for code in held:
             code.status = InvitationCode.Status.REVOKED
-            code.save(update_fields=["status"])
+            save_stamped(code, update_fields=["status"])
         batch = _assigned_batch(
             actor=actor,
             contract=contract,

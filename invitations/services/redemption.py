@@ -23,6 +23,7 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -30,12 +31,14 @@ from django.utils.encoding import force_bytes
 from django.utils.formats import date_format
 from django.utils.http import urlsafe_base64_encode
 
-from contracts.models import Contract, ContractPrice, Participant, Product
+from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from contracts.services import participant_create
 from core import codes as codelib
 from core import db, throttle
 from core.errors import DomainError
+from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
+from core.models import WebhookEndpoint
 from invitations import selectors
 from invitations.models import (
     CODE_MAX_LENGTH,
@@ -45,6 +48,7 @@ from invitations.models import (
     RedemptionAttempt,
     join_names,
 )
+from invitations.services.webhooks import booking_created_announce, booking_voided_announce
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +168,10 @@ _LOADED = [
             "k",
             [
                 "id",
+                "organisation_id",
                 "name",
+                "code",
+                "external_id",
                 "status",
                 "is_closed_group",
                 "max_bookings",
@@ -179,6 +186,8 @@ _LOADED = [
             ["id", "contract_id", "product_id", "price_code", "amount", "currency"],
         ),
         (Product, "d", ["id", "name", "description"]),
+        # For the webhook events: who the contract is for, as the receiver knows them.
+        (Organisation, "o", ["id", "name", "code", "external_id"]),
         (
             Participant,
             "t",
@@ -203,11 +212,21 @@ def _code_query() -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(f"{alias}.{quote(name)}" for _, alias, names in _LOADED for name in names)
     tables = {model: quote(model._meta.db_table) for model, _, _ in _LOADED}
+    links = Organisation.webhook_endpoints.through
+    endpoints = quote(WebhookEndpoint._meta.db_table)
+    # Whether the organisation has an active webhook endpoint, with the code: a booking
+    # for one without pays no query for its events (an index probe here instead).
+    has_endpoints = (
+        f"EXISTS (SELECT 1 FROM {quote(links._meta.db_table)} w JOIN {endpoints} e "
+        "ON e.id = w.webhookendpoint_id WHERE w.organisation_id = k.organisation_id "
+        "AND e.is_active)"
+    )
     return (
-        f"SELECT {columns} FROM {tables[InvitationCode]} c "
+        f"SELECT {columns}, {has_endpoints} FROM {tables[InvitationCode]} c "
         f"JOIN {tables[Contract]} k ON k.id = c.contract_id "
         f"JOIN {tables[ContractPrice]} p ON p.id = c.price_id "
         f"JOIN {tables[Product]} d ON d.id = p.product_id "
+        f"JOIN {tables[Organisation]} o ON o.id = k.organisation_id "
         f"LEFT JOIN {tables[Participant]} t ON t.id = c.participant_id "
         "WHERE c.code = %s"
     )
@@ -232,6 +251,8 @@ def _load_code(code: str, *, shared_only: bool) -> InvitationCode | None:
     price = objects[ContractPrice]
     price.product = objects[Product]
     found.contract = objects[Contract]
+    found.contract.organisation = objects[Organisation]
+    found.contract.organisation.has_webhooks = bool(row[start])
     found.price = price
     found.participant = objects[Participant]
     return found
@@ -588,6 +609,7 @@ def _book(
         raise code_refusal(code, today=today) or RedemptionRefused(
             "This code can no longer be used.", reason=Result.USED_UP, code=code
         )
+    booking_created_announce(booking=booking, code=code)
     booking_id, user_id = booking.pk, participant.user_id
     from invitations.tasks import send_booking_confirmation
 
@@ -604,7 +626,7 @@ def _book(
 
 _TAKE_AND_BOOK = f"""
 WITH taken AS (
-    UPDATE {_CODES} SET uses = uses + 1
+    UPDATE {_CODES} SET uses = uses + 1, updated_at = STATEMENT_TIMESTAMP()
     WHERE id = %(code)s AND status = 'active' AND NOT is_archived
       AND (max_uses IS NULL OR uses < max_uses)
       AND (valid_from IS NULL OR valid_from <= %(today)s::date)
@@ -722,7 +744,7 @@ def _take_use_and_book(
         .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
         .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
-        .update(uses=F("uses") + 1)
+        .update(uses=F("uses") + 1, updated_at=Now())
     )
     if not taken:
         return False
@@ -830,13 +852,15 @@ def booking_void(*, actor: User, booking: Booking, reason: str) -> BookingVoid:
             uses__gt=0,
         )
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
-        .update(uses=F("uses") - 1)
+        .update(uses=F("uses") - 1, updated_at=Now())
     )
     booking.status = Booking.Status.VOIDED
-    booking.save(update_fields=["status"])
-    return BookingVoid.objects.create(
+    save_stamped(booking, update_fields=["status"])
+    void = BookingVoid.objects.create(
         booking=booking, reason=reason[:2000], use_freed=freed, voided_by=actor
     )
+    booking_voided_announce(booking=booking, reason=void.reason, use_freed=freed)
+    return void
 
 
 # --- Shared codes --------------------------------------------------------------------

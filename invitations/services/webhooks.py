@@ -1,0 +1,82 @@
+"""The booking and code events an organisation's systems receive (contracts.webhooks)."""
+
+from __future__ import annotations
+
+from contracts import webhooks
+from contracts.models import Contract
+from invitations.models import Booking, InvitationCode
+
+
+def code_data(code: InvitationCode, *, uses: int | None = None) -> dict:
+    return {
+        "id": code.pk,
+        "code": code.display,
+        "status": code.status,
+        "uses": code.uses if uses is None else uses,
+        "max_uses": code.max_uses,
+        "valid_from": code.valid_from.isoformat() if code.valid_from else None,
+        "valid_until": code.valid_until.isoformat() if code.valid_until else None,
+    }
+
+
+def booking_data(booking: Booking) -> dict:
+    participant = booking.participant
+    return {
+        "id": booking.pk,
+        "reference": booking.reference,
+        "status": booking.status,
+        "channel": booking.channel,
+        "price_code": booking.price.price_code,
+        "product": booking.price.product.name,
+        "amount": str(booking.amount),
+        "currency": booking.currency,
+        "created_at": booking.created_at.isoformat(),
+        "participant": {
+            "id": participant.pk,
+            "external_reference": participant.external_reference,
+            "first_name": participant.first_name,
+            "last_name": participant.last_name,
+            "email": participant.email,
+        },
+    }
+
+
+def _envelope(contract: Contract, booking: Booking, code: dict) -> dict:
+    return {
+        "organisation": webhooks.organisation_data(contract.organisation),
+        "contract": webhooks.contract_data(contract),
+        "code": code,
+        "booking": booking_data(booking),
+    }
+
+
+def booking_created_announce(*, booking: Booking, code: InvitationCode) -> None:
+    """code.redeemed and booking.created, in the booking's transaction.
+
+    Costs no query when the organisation has no active endpoint: the code's lookup said
+    so (`has_webhooks`, see redemption._code_query).
+    """
+    contract = code.contract
+    if not getattr(contract.organisation, "has_webhooks", True):
+        return
+    endpoints = webhooks.organisation_endpoints(organisation_id=contract.organisation_id)
+    if not endpoints:
+        return
+    # The booking's UPDATE took a use; `code` was read before it.
+    data = _envelope(contract, booking, code_data(code, uses=code.uses + 1))
+    webhooks.organisation_announce(
+        endpoints=endpoints, events={webhooks.CODE_REDEEMED: data, webhooks.BOOKING_CREATED: data}
+    )
+
+
+def booking_voided_announce(*, booking: Booking, reason: str, use_freed: bool) -> None:
+    """booking.voided, in the void's transaction."""
+    endpoints = webhooks.contract_endpoints(contract_id=booking.contract_id)
+    if not endpoints:
+        return
+    booking = Booking.objects.select_related(
+        "contract__organisation", "code", "participant", "price__product"
+    ).get(pk=booking.pk)
+    data = _envelope(booking.contract, booking, code_data(booking.code))
+    data["void"] = {"reason": reason, "use_freed": use_freed}
+    webhooks.organisation_announce(endpoints=endpoints, events={webhooks.BOOKING_VOIDED: data})

@@ -225,6 +225,27 @@ PIN_HASH_KEY = env.str("PIN_HASH_KEY", default="") or f"pins:{SECRET_KEY}"
 REGISTER_FAILURE_LIMIT = env.int("REGISTER_FAILURE_LIMIT", default=10)
 REGISTER_CODE_FAILURE_LIMIT = env.int("REGISTER_CODE_FAILURE_LIMIT", default=20)
 REGISTER_FAILURE_WINDOW = env.int("REGISTER_FAILURE_WINDOW", default=600)
+# Anomaly alerts (campaigns), found every minute in the redemption log's last
+# ALERT_WINDOW_MINUTES: ALERT_FAILED_BURST failed attempts from one address in the window;
+# ALERT_ADDRESS_REDEMPTIONS bookings from one address in the window; ALERT_PARTICIPANT_
+# REDEMPTIONS bookings by one participant in a day; a contract's bookings today at least
+# ALERT_SPIKE_MIN and ALERT_SPIKE_FACTOR times its daily average over the previous 14 days.
+ALERT_WINDOW_MINUTES = env.int("ALERT_WINDOW_MINUTES", default=10)
+ALERT_FAILED_BURST = env.int("ALERT_FAILED_BURST", default=15)
+ALERT_ADDRESS_REDEMPTIONS = env.int("ALERT_ADDRESS_REDEMPTIONS", default=5)
+ALERT_PARTICIPANT_REDEMPTIONS = env.int("ALERT_PARTICIPANT_REDEMPTIONS", default=3)
+ALERT_SPIKE_FACTOR = env.float("ALERT_SPIKE_FACTOR", default=3.0)
+ALERT_SPIKE_MIN = env.int("ALERT_SPIKE_MIN", default=20)
+for _name in (
+    "ALERT_WINDOW_MINUTES",
+    "ALERT_FAILED_BURST",
+    "ALERT_ADDRESS_REDEMPTIONS",
+    "ALERT_PARTICIPANT_REDEMPTIONS",
+    "ALERT_SPIKE_FACTOR",
+    "ALERT_SPIKE_MIN",
+):
+    if vars()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be more than 0.")
 # The payment step of the gift landing page; the default takes no money (test mode).
 PASS_PAYMENT_BACKEND = env.str("PASS_PAYMENT_BACKEND", default="passes.payments.TestPayments")
 # With DEBUG=False the test payment step sells nothing unless this is set, knowingly.

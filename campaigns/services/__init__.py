@@ -1,9 +1,11 @@
 """Every write of the campaigns app.
 
 `distribution` writes message templates and distributions, sends and resends them, and
-opts participants out.
+opts participants out; `alerts` finds anomalies in the redemption log, dismisses and
+emails alerts.
 """
 
+from campaigns.services.alerts import alert_dismiss, alert_email_send, alerts_detect
 from campaigns.services.distribution import (
     distribution_create,
     distribution_resend,
@@ -19,6 +21,9 @@ from campaigns.services.distribution import (
 )
 
 __all__ = [
+    "alert_dismiss",
+    "alert_email_send",
+    "alerts_detect",
     "distribution_create",
     "distribution_resend",
     "distribution_send",

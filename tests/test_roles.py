@@ -1,11 +1,13 @@
 """Every staff URL, walked with every role: allowed where the role's permissions say so."""
 
+import datetime
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
 
 from campaigns import services as campaign_services
-from campaigns.models import Distribution
+from campaigns.models import Alert, Distribution
 from contracts.models import ContractPrice
 from core import roles
 from invitations import services
@@ -119,6 +121,8 @@ MATRIX = [
     ("campaigns:template_edit", "message_template", "get", MANAGERS),
     ("campaigns:template_preview", "message_template", "get", EVERYONE),
     ("campaigns:template_test", "message_template", "post", MANAGERS),
+    ("campaigns:alert_list", None, "get", EVERYONE),
+    ("campaigns:alert_dismiss", "alert", "post", {ADMIN, MANAGER, SUPPORT}),
 ]
 IDS = [m[0] for m in MATRIX]
 
@@ -194,6 +198,18 @@ def _referral_program() -> dict:
     }
 
 
+def _alert(contract_id: int) -> dict:
+    alert = Alert.objects.create(
+        contract_id=contract_id,
+        kind=Alert.Kind.FAILED_BURST,
+        key="203.0.113.9",
+        day=datetime.date(2026, 3, 10),
+        count=15,
+        message="15 failed attempts from 203.0.113.9",
+    )
+    return {"alert": alert.pk}
+
+
 def _campaign(contract_id: int) -> dict:
     """A message template and a send of it (Resend failed answers "nothing failed")."""
     template = campaign_services.template_create(
@@ -222,6 +238,8 @@ def _url(name: str, key: str | None, objects: dict) -> str:
         objects.update(_booking(objects["contract"]))
     if key in ("message_template", "distribution") and key not in objects:
         objects.update(_campaign(objects["contract"]))
+    if key == "alert" and key not in objects:
+        objects.update(_alert(objects["contract"]))
     args = [objects[key]] if key else []
     if name == "invitations:code_qr":
         args.append("svg")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from contracts import selectors
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
 from core.errors import refuse_if
+from core.models import WebhookEndpoint
 
 User = AbstractBaseUser | None
 
@@ -38,27 +40,61 @@ def _clean_code(value: str) -> str:
     return value
 
 
+def _clean_external_id(value: str | None, clash) -> str:
+    """An external id as stored (trimmed); refused when `clash` (a queryset) finds it used."""
+    value = (value or "").strip()
+    if value and clash.filter(external_id=value).exists():
+        raise ValidationError({"external_id": f"The external ID {value} is already used."})
+    return value
+
+
 @transaction.atomic
-def organisation_create(*, actor: User, name: str, code: str) -> Organisation:
-    """Create an organisation; its code is upper-cased and must be unused."""
+def organisation_create(
+    *, actor: User, name: str, code: str, external_id: str = ""
+) -> Organisation:
+    """Create an organisation; its code is upper-cased and must be unused, as must its
+    external ID (its id in the CRM), when it has one."""
     code = _clean_code(code)
     taken = f"The code {code} is already used by another organisation."
     if Organisation.objects.filter(code=code).exists():
         raise ValidationError({"code": taken})
-    return _unique("code", taken, lambda: Organisation.objects.create(name=name.strip(), code=code))
+    external_id = _clean_external_id(external_id, Organisation.objects.all())
+    return _unique(
+        "code",
+        taken,
+        lambda: Organisation.objects.create(name=name.strip(), code=code, external_id=external_id),
+    )
 
 
 @transaction.atomic
 def organisation_update(
-    *, actor: User, organisation: Organisation, name: str, code: str
+    *,
+    actor: User,
+    organisation: Organisation,
+    name: str,
+    code: str,
+    external_id: str | None = None,
 ) -> Organisation:
+    """Change an organisation's name and code (and its external ID, unless None)."""
     code = _clean_code(code)
     taken = f"The code {code} is already used by another organisation."
     if Organisation.objects.filter(code=code).exclude(pk=organisation.pk).exists():
         raise ValidationError({"code": taken})
+    if external_id is not None:
+        others = Organisation.objects.exclude(pk=organisation.pk)
+        organisation.external_id = _clean_external_id(external_id, others)
     organisation.name = name.strip()
     organisation.code = code
-    _unique("code", taken, lambda: organisation.save(update_fields=["name", "code"]))
+    _unique("code", taken, lambda: organisation.save(update_fields=["name", "code", "external_id"]))
+    return organisation
+
+
+@transaction.atomic
+def organisation_endpoints_set(
+    *, actor: User, organisation: Organisation, endpoints: Iterable[WebhookEndpoint]
+) -> Organisation:
+    """Choose the webhook endpoints that receive the organisation's events."""
+    organisation.webhook_endpoints.set(list(endpoints))
     return organisation
 
 
@@ -121,10 +157,12 @@ def contract_create(
     max_bookings_per_day: int | None = None,
     budget_cap: Decimal | None = None,
     alert_emails: bool = False,
+    external_id: str = "",
 ) -> Contract:
     """Create a contract for an organisation; the prefix is normalised to the code alphabet."""
     _check_quotas(max_bookings, max_bookings_per_day, budget_cap)
     code = _clean_code(code)
+    external_id = _clean_external_id(external_id, organisation.contracts.all())
     prefix = _validate_contract_fields(
         invitation_prefix=invitation_prefix,
         start_date=start_date,
@@ -151,6 +189,7 @@ def contract_create(
             max_bookings_per_day=max_bookings_per_day,
             budget_cap=budget_cap,
             alert_emails=alert_emails,
+            external_id=external_id,
             created_by=actor,
         ),
     )
@@ -187,6 +226,7 @@ CONTRACT_EDITABLE = (
     "max_bookings_per_day",
     "budget_cap",
     "alert_emails",
+    "external_id",
 )
 
 
@@ -206,6 +246,9 @@ def contract_update(*, actor: User, contract: Contract, **fields) -> Contract:
         default_code_width=values["default_code_width"],
     )
     _unique_contract_code(contract.organisation, values["code"], contract.pk)
+    values["external_id"] = _clean_external_id(
+        values["external_id"], contract.organisation.contracts.exclude(pk=contract.pk)
+    )
     for field, value in values.items():
         setattr(contract, field, value)
     _unique(

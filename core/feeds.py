@@ -38,18 +38,20 @@ def save_stamped(instance: Model, *, update_fields: list[str]) -> None:
     instance.__dict__.pop(STAMP, None)  # deferred now: read again on access
 
 
-def horizon() -> datetime:
+def horizon() -> datetime | None:
     """The time before which every stamp written is committed: the feeds list rows older.
 
     On PostgreSQL, the start of the oldest transaction still open in this database (other
     than ours), or now: every stamp a running transaction writes is at or after its start.
     pg_stat_activity shows that of sessions of our own database role (and to roles with
     pg_read_all_stats): run the web and worker processes with one role. A transaction left
-    open holds the feeds back until it ends, and so loses nothing. SQLite has one writer at
-    a time and no such view: now.
+    open holds the feeds back until it ends, and so loses nothing.
+
+    SQLite: None, no bound needed. It runs one writing transaction at a time, stamping
+    while it holds the lock, so transactions commit in the order of their stamps.
     """
     if connection.vendor != "postgresql":
-        return timezone.now()
+        return None
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT LEAST(STATEMENT_TIMESTAMP(), MIN(xact_start)) FROM pg_stat_activity "
@@ -112,12 +114,14 @@ def changes(
     *,
     since: datetime | None,
     after: Position | None,
-    until: datetime,
+    until: datetime | None,
     limit: int,
 ) -> list:
     """Up to `limit` rows of `queryset` stamped at or after `since`, after `after`, before
-    `until` (the horizon), oldest first."""
-    rows = queryset.filter(**{f"{STAMP}__lt": _time(until)})
+    `until` (the horizon; None: no bound), oldest first."""
+    rows = queryset
+    if until is not None:
+        rows = rows.filter(**{f"{STAMP}__lt": _time(until)})
     if since is not None:
         rows = rows.filter(**{f"{STAMP}__gte": _time(since)})
     if after is not None:

@@ -32,3 +32,11 @@ def grant(apps, mapping: dict[str, list[str]]) -> None:
             group.permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
+
+
+def is_administrator(user) -> bool:
+    """A superuser, or a member of the Administrator role: for what reaches every
+    organisation, which no permission granted to another role should open."""
+    if user is None or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=ADMINISTRATOR).exists()

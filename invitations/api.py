@@ -1,4 +1,5 @@
-"""The code API: validate and redeem, thin views over invitations.services."""
+"""The code API (validate and redeem, thin views over invitations.services) and the CRM
+change feeds of codes and bookings (over invitations.selectors)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,24 @@ import json
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from core import throttle
+from contracts.api_auth import CrmApiView
+from contracts.models import ApiToken
+from core import feeds, throttle
 from core.access import has_perm_cached
-from invitations import services
+from invitations import selectors, services
 from invitations.models import Booking
 from invitations.serializers import (
+    BookingChangesOutput,
     BookingOutput,
+    ChangesInput,
+    CodeChangesOutput,
     CodeRedeemInput,
     CodeValidateInput,
     CodeValidateOutput,
@@ -144,3 +151,100 @@ class CodeRedeemApi(CodesApi):
         if booking.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+# --- CRM change feeds ---------------------------------------------------------------------
+
+FEED_PAGE_SIZE = 500
+CHANGES_PARAMETERS = [
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATETIME,
+        description="Changes at or after this time (ISO 8601 with a zone, e.g. "
+        "2026-11-26T12:00:00Z). Left out: from the beginning.",
+    ),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description="Go on after the page that returned this `cursor` (or follow `next`).",
+    ),
+]
+FEED_ERRORS = {
+    400: OpenApiResponse(description="A malformed time, or a cursor not made by this feed"),
+    401: OpenApiResponse(description="No API token, or an unknown or revoked one"),
+    403: OpenApiResponse(description="The token lacks the read scope"),
+}
+
+
+class _ChangesApi(CrmApiView):
+    """A page of what changed, oldest first: up to FEED_PAGE_SIZE rows after `cursor` (or
+    from `since`), `next` while a full page came back, and always the `cursor` to keep.
+
+    A token for one organisation sees its contracts' rows only.
+    """
+
+    scope = ApiToken.Scope.READ
+    feed: str
+
+    def rows(self, *, organisation_id, since, after, limit) -> list:
+        raise NotImplementedError
+
+    def page(self, request: Request, output: type[serializers.Serializer]) -> Response:
+        query = ChangesInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = query.validated_data.get("since")
+        after = None
+        if query.validated_data.get("cursor"):
+            try:
+                after = feeds.cursor_decode(self.feed, query.validated_data["cursor"])
+            except feeds.BadCursor as exc:
+                return Response({"cursor": [str(exc)]}, status=400)
+        within = self.within(request)
+        rows = self.rows(
+            organisation_id=within.pk if within else None,
+            since=since,
+            after=after,
+            limit=FEED_PAGE_SIZE + 1,
+        )
+        more = len(rows) > FEED_PAGE_SIZE
+        rows = rows[:FEED_PAGE_SIZE]
+        # Nothing new: the cursor stays where it was (none without one).
+        cursor = query.validated_data.get("cursor")
+        if rows:
+            cursor = feeds.cursor_encode(
+                self.feed, feeds.Position(rows[-1].updated_at, rows[-1].pk)
+            )
+        next_url = None
+        if more:
+            next_url = replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+        return Response(output({"results": rows, "next": next_url, "cursor": cursor}).data)
+
+
+class CodeChangesApi(_ChangesApi):
+    feed = "codes"
+
+    def rows(self, **query) -> list:
+        return selectors.code_changes(**query)
+
+    @extend_schema(
+        parameters=CHANGES_PARAMETERS,
+        responses={200: CodeChangesOutput, **FEED_ERRORS},
+        summary="Invitation codes changed since a time: made, booked, voided, edited",
+    )
+    def get(self, request: Request) -> Response:
+        return self.page(request, CodeChangesOutput)
+
+
+class BookingChangesApi(_ChangesApi):
+    feed = "bookings"
+
+    def rows(self, **query) -> list:
+        return selectors.booking_changes(**query)
+
+    @extend_schema(
+        parameters=CHANGES_PARAMETERS,
+        responses={200: BookingChangesOutput, **FEED_ERRORS},
+        summary="Bookings made or voided since a time",
+    )
+    def get(self, request: Request) -> Response:
+        return self.page(request, BookingChangesOutput)

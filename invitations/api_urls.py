@@ -5,4 +5,6 @@ from invitations import api
 urlpatterns = [
     path("codes/validate", api.CodeValidateApi.as_view(), name="code_validate"),
     path("codes/redeem", api.CodeRedeemApi.as_view(), name="code_redeem"),
+    path("crm/codes", api.CodeChangesApi.as_view(), name="crm_codes"),
+    path("crm/bookings", api.BookingChangesApi.as_view(), name="crm_bookings"),
 ]

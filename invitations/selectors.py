@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from contracts.models import Contract, Participant
 from core import codes as codelib
+from core import feeds
 from invitations.models import (
     Booking,
     CodeBatch,
@@ -542,3 +543,40 @@ def contract_quota_lines(*, contract: Contract) -> list[dict]:
             }
         )
     return lines
+
+
+# --- CRM change feeds ------------------------------------------------------------------
+
+
+def code_changes(
+    *,
+    organisation_id: int | None,
+    since: datetime | None,
+    after: feeds.Position | None,
+    limit: int,
+) -> list[InvitationCode]:
+    """Codes changed since a time (or after a cursor's position), oldest first; only the
+    organisation's when one is given."""
+    codes = InvitationCode.objects.select_related(
+        "contract__organisation", "price", "participant"
+    ).defer("allowed_regions", "allowed_groups")
+    if organisation_id is not None:
+        codes = codes.filter(contract__organisation_id=organisation_id)
+    return feeds.changes(codes, since=since, after=after, until=feeds.horizon(), limit=limit)
+
+
+def booking_changes(
+    *,
+    organisation_id: int | None,
+    since: datetime | None,
+    after: feeds.Position | None,
+    limit: int,
+) -> list[Booking]:
+    """Bookings made or voided since a time (or after a cursor's position), oldest first;
+    only the organisation's when one is given."""
+    bookings = Booking.objects.select_related(
+        "code", "contract__organisation", "participant", "price__product", "void"
+    )
+    if organisation_id is not None:
+        bookings = bookings.filter(contract__organisation_id=organisation_id)
+    return feeds.changes(bookings, since=since, after=after, until=feeds.horizon(), limit=limit)

@@ -1,4 +1,4 @@
-"""Input and output of the code API, one pair per operation."""
+"""Input and output of the code API and the CRM change feeds, one pair per operation."""
 
 from rest_framework import serializers
 
@@ -67,3 +67,88 @@ class BookingOutput(serializers.Serializer):
 class RefusalOutput(serializers.Serializer):
     detail = serializers.CharField()
     reason = serializers.ChoiceField(choices=RedemptionAttempt.Result.choices)
+
+
+# --- CRM change feeds -------------------------------------------------------------------
+
+
+class ChangesInput(serializers.Serializer):
+    since = serializers.DateTimeField(
+        required=False,
+        help_text="Changes at or after this time: ISO 8601 with a zone, e.g. "
+        "2026-11-26T12:00:00Z. Left out: from the beginning.",
+    )
+    cursor = serializers.CharField(
+        required=False,
+        max_length=500,
+        help_text="Go on after the page that gave this `cursor` (or follow `next`).",
+    )
+
+
+class ChangeReferenceOutput(serializers.Serializer):
+    """An organisation or contract as the CRM knows it."""
+
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    external_id = serializers.CharField()
+
+
+class ChangeParticipantOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_reference = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class CodeChangeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(source="display")
+    status = serializers.CharField(help_text="active or revoked.")
+    state = serializers.CharField(
+        help_text="What staff see: Active, Used, Expired, Not yet valid, Revoked, Archived."
+    )
+    uses = serializers.IntegerField()
+    max_uses = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
+    valid_from = serializers.DateField(allow_null=True)
+    valid_until = serializers.DateField(allow_null=True)
+    is_archived = serializers.BooleanField()
+    price_code = serializers.CharField(source="price.price_code")
+    organisation = ChangeReferenceOutput(source="contract.organisation")
+    contract = ChangeReferenceOutput()
+    participant = ChangeParticipantOutput(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class CodeChangesOutput(serializers.Serializer):
+    results = CodeChangeOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page; null: none yet.")
+    cursor = serializers.CharField(
+        allow_null=True, help_text="Where this page ends: send it later to get what changed since."
+    )
+
+
+class BookingChangeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    status = serializers.CharField(help_text="active or voided.")
+    code = serializers.CharField(source="code.display")
+    price_code = serializers.CharField(source="price.price_code")
+    product = serializers.CharField(source="price.product.name")
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    channel = serializers.CharField(help_text="web or api.")
+    organisation = ChangeReferenceOutput(source="contract.organisation")
+    contract = ChangeReferenceOutput()
+    participant = ChangeParticipantOutput()
+    created_at = serializers.DateTimeField()
+    voided_at = serializers.DateTimeField(source="void.voided_at", allow_null=True)
+    void_reason = serializers.CharField(source="void.reason", allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class BookingChangesOutput(serializers.Serializer):
+    results = BookingChangeOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page; null: none yet.")
+    cursor = serializers.CharField(
+        allow_null=True, help_text="Where this page ends: send it later to get what changed since."
+    )

@@ -190,7 +190,8 @@ def endpoint_add(
 
 @transaction.atomic
 def endpoint_remove(*, actor: User | None, program: ReferralProgram, endpoint: WebhookEndpoint):
-    """Stop sending to an endpoint; its delivery log stays while other programs use it."""
+    """Stop sending to an endpoint; it stays active while other programs (or organisations)
+    use it, and its delivery log stays."""
     program.webhook_endpoints.remove(endpoint)
-    if not endpoint.referral_programs.exists():
+    if not endpoint.referral_programs.exists() and not endpoint.organisations.exists():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)

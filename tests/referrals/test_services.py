@@ -13,6 +13,7 @@ from core.errors import DomainError
 from passes import services as pass_services
 from referrals import links, selectors, services
 from referrals.models import Referral, ReferralProgram, Referrer, Reward, RewardTier
+from tests.factories import OrganisationFactory
 from tests.referrals.conftest import confirm_path, join
 from wallets.models import WalletTransaction
 
@@ -506,6 +507,14 @@ def test_a_webhook_endpoint_is_an_http_address(program):
     with pytest.raises(ValidationError) as exc:
         services.endpoint_add(actor=None, program=program, url="ftp://files.example/hook")
     assert "http" in exc.value.message_dict["url"][0]
+
+
+def test_an_endpoint_an_organisation_also_uses_stays_active_when_a_program_drops_it(program):
+    endpoint = services.endpoint_add(actor=None, program=program, url="https://hooks.example/x")
+    OrganisationFactory().webhook_endpoints.add(endpoint)
+    services.endpoint_remove(actor=None, program=program, endpoint=endpoint)
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
 
 
 def test_an_expired_or_tampered_instant_link_is_refused(program, settings):

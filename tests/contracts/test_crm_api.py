@@ -213,6 +213,15 @@ def test_the_admin_shows_a_new_key_once_and_revokes_tokens(admin_client_role, ac
     assert client_for(key).get(CODES).status_code == 401
 
 
+def test_the_token_list_shows_tokens_for_all_organisations_and_searches(superuser_client, acme):
+    token(acme)
+    token()
+    url = reverse("admin:contracts_apitoken_changelist")
+    page = superuser_client.get(url).content.decode()
+    assert "All organisations" in page and "Acme" in page
+    assert superuser_client.get(url, {"q": "vdk_"}).status_code == 200
+
+
 def test_api_tokens_in_the_admin_are_for_administrators_only(manager_client):
     assert manager_client.get(reverse("admin:contracts_apitoken_changelist")).status_code == 403
     assert manager_client.get(reverse("admin:contracts_apitoken_add")).status_code == 403

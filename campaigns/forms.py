@@ -94,10 +94,9 @@ class SendCodesForm(forms.Form):
         self.fields["recipients"].choices = choices
         self.fields["recipients"].initial = choices[0][0]
         zone = timezone.get_current_timezone_name()
-        self.fields["send_at"].help_text = (
-            f"Leave empty to send now. Time in {zone}; the participants' codes can be sent "
-            "ahead of their opening."
-        )
+        self.fields[
+            "send_at"
+        ].help_text = f"Leave empty to send now. A date and time in {zone}, the site's time zone."
 
     def recipient_ids(self) -> dict:
         """The ids to hand to the plan: participants, codes, or neither (all holders)."""

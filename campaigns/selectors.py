@@ -32,6 +32,8 @@ NO_PHONE = "No phone number"
 BAD_PHONE = "Phone number not in international format (E.164, like +447700900123)"
 OPTED_OUT = "Unsubscribed"
 ALREADY_SENT = "Already sent"
+ALREADY_QUEUED = "Already queued in another send"
+ALREADY_FAILED = "Failed in an earlier send: use its Resend failed"
 NO_CODE = "No unused code"
 
 # Ids are looked up this many at a time: SQLite limits a statement's parameters.
@@ -159,12 +161,22 @@ def distribution_plan(
                 seen.add(row[1])
                 newest.append(row)
         rows = newest
-    already = set(
-        Message.objects.filter(contract=contract, channel=channel)
+    # What the unique index would refuse: this code to this person by this channel,
+    # sent, queued or failed in another send (a failed one is resent from its own send).
+    earlier = {
+        Message.Status.SENT: ALREADY_SENT,
+        Message.Status.QUEUED: ALREADY_QUEUED,
+        Message.Status.FAILED: ALREADY_FAILED,
+    }
+    already = {
+        (code_id, participant_id): earlier[status]
+        for code_id, participant_id, status in Message.objects.filter(
+            contract=contract, channel=channel
+        )
         .exclude(status=Message.Status.SKIPPED)
-        .values_list("code_id", "participant_id")
+        .values_list("code_id", "participant_id", "status")
         .iterator(chunk_size=10_000)
-    )
+    }
     today = timezone.localdate()
     for code_id, participant_id, email, phone, opted_out, *state in rows:
         to, reason = _address(channel, email, phone)
@@ -184,8 +196,8 @@ def distribution_plan(
             # "Not yet valid" codes are sent: people may hold them before they open.
             if shown not in ("Active", "Not yet valid") or uses:
                 reason = f"Code is {shown.lower() if shown != 'Active' else 'used'}"
-        if not reason and (code_id, participant_id) in already:
-            reason = ALREADY_SENT
+        if not reason:
+            reason = already.get((code_id, participant_id), "")
         plan.recipients.append(Recipient(participant_id, code_id, to, reason))
     return plan
 

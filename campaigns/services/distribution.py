@@ -19,6 +19,7 @@ resends that chunk (at most CHUNK_SIZE messages) when the task is redelivered.
 from __future__ import annotations
 
 import logging
+import smtplib
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -250,15 +251,16 @@ def _message(distribution: Distribution, recipient: selectors.Recipient, now) ->
 def _insert_messages(distribution: Distribution, recipients: list[selectors.Recipient]) -> int:
     """Insert the plan's rows; a queued row the unique index refuses (the same code sent to
     the same person meanwhile) is written as skipped, "Already sent". Returns how many."""
+    if connection.vendor == "postgresql":
+        return _insert_messages_postgresql(distribution, recipients)
     now = timezone.now()
     for start in range(0, len(recipients), INSERT_BATCH):
         Message.objects.bulk_create(
             [_message(distribution, r, now) for r in recipients[start : start + INSERT_BATCH]],
             ignore_conflicts=True,
         )
-    queued = sum(1 for r in recipients if not r.reason)
-    stored = distribution.messages.exclude(status=Message.Status.SKIPPED).count()
-    if stored == queued:
+    stored = distribution.messages.count()
+    if stored == len(recipients):
         return 0
     have = set(
         distribution.messages.exclude(status=Message.Status.SKIPPED).values_list(
@@ -272,6 +274,61 @@ def _insert_messages(distribution: Distribution, recipients: list[selectors.Reci
     ]
     Message.objects.bulk_create([_message(distribution, r, now) for r in refused])
     return len(refused)
+
+
+def _insert_messages_postgresql(
+    distribution: Distribution, recipients: list[selectors.Recipient]
+) -> int:
+    """The same, set-based in PostgreSQL: COPY the rows into a temporary table, insert them
+    with ON CONFLICT DO NOTHING, then insert what the index refused as skipped. Building
+    a model instance per row took three quarters of the time of 100,000."""
+    table = Message._meta.db_table
+    columns = (
+        'distribution_id, contract_id, participant_id, code_id, channel, "to", status, reason, '
+        "attempts, created_at"
+    )
+    constants = [distribution.pk, distribution.contract_id, distribution.channel]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE new_messages (participant_id bigint, code_id bigint, "
+            '"to" varchar(254), reason varchar(300)) ON COMMIT DROP'
+        )
+        with cursor.cursor.copy(
+            'COPY new_messages (participant_id, code_id, "to", reason) FROM STDIN'
+        ) as copy:
+            for r in recipients:
+                copy.write_row((r.participant_id, r.code_id, r.to[:254], r.reason[:300]))
+        status = "CASE WHEN reason = '' THEN %s ELSE %s END"
+        cursor.execute(
+            f"""
+            INSERT INTO {table} ({columns})
+            SELECT %s, %s, participant_id, code_id, %s, "to", {status}, reason, 0, now()
+            FROM new_messages ORDER BY code_id
+            ON CONFLICT DO NOTHING
+            """,
+            [*constants, Message.Status.QUEUED, Message.Status.SKIPPED],
+        )
+        lost = len(recipients) - cursor.rowcount
+        if lost:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} ({columns})
+                SELECT %s, %s, n.participant_id, n.code_id, %s, n."to", %s, %s, 0, now()
+                FROM new_messages n
+                WHERE n.reason = '' AND NOT EXISTS (
+                    SELECT 1 FROM {table} m WHERE m.distribution_id = %s
+                    AND m.code_id = n.code_id AND m.participant_id = n.participant_id
+                )
+                """,
+                [
+                    *constants,
+                    Message.Status.SKIPPED,
+                    selectors.ALREADY_SENT,
+                    distribution.pk,
+                ],
+            )
+        cursor.execute("DROP TABLE new_messages")
+    return lost
 
 
 def _enqueue_on_commit(distribution_id: int) -> None:
@@ -291,20 +348,30 @@ def _enqueue_on_commit(distribution_id: int) -> None:
 # --- sending ---------------------------------------------------------------------------
 
 
+def _unsubscribe_signer() -> signing.Signer:
+    # A plain signed id ("123:…"): an HMAC per message, no JSON or compression.
+    return signing.Signer(salt=_UNSUBSCRIBE_SALT)
+
+
 def unsubscribe_token(participant_id: int) -> str:
-    return signing.dumps(participant_id, salt=_UNSUBSCRIBE_SALT)
+    return _unsubscribe_signer().sign(str(participant_id))
+
+
+def _unsubscribe_head() -> str:
+    """The unsubscribe link up to its token: reverse() once per send, not per message."""
+    path = reverse("campaigns_public:unsubscribe", args=["TOKEN"])
+    return f"{settings.SITE_URL}{path.removesuffix('TOKEN/')}"
 
 
 def unsubscribe_url(participant_id: int) -> str:
-    path = reverse("campaigns_public:unsubscribe", args=[unsubscribe_token(participant_id)])
-    return f"{settings.SITE_URL}{path}"
+    return f"{_unsubscribe_head()}{unsubscribe_token(participant_id)}/"
 
 
 def unsubscribe_reader(token: str) -> int | None:
     """The participant an unsubscribe link names, or None when it was altered. It does not
     expire: an old email's link must still work."""
     try:
-        return int(signing.loads(token, salt=_UNSUBSCRIBE_SALT))
+        return int(_unsubscribe_signer().unsign(token))
     except (signing.BadSignature, ValueError, TypeError):
         return None
 
@@ -376,10 +443,22 @@ class _SmsSender:
 
 
 def _reason(exc: Exception) -> str:
-    """What went wrong, for the staff page: an SMS backend's own words, else the error."""
+    """What went wrong, for the staff page: the mail server's or SMS backend's own words."""
     if isinstance(exc, SMSError):
-        return str(exc)[:300]
-    return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
+        text = str(exc)
+    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = [
+            f"{code} {message.decode(errors='replace') if isinstance(message, bytes) else message}"
+            for code, message in exc.recipients.values()
+        ]
+        text = "The mail server refused the address: " + "; ".join(answers)
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        error = error.decode(errors="replace") if isinstance(error, bytes) else error
+        text = f"The mail server answered {exc.smtp_code} {error}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:300]
 
 
 def _chunk_size() -> int:
@@ -418,6 +497,7 @@ def distribution_send(*, distribution_id: int) -> Distribution:
             pk=distribution.pk, status__in=[Distribution.Status.QUEUED, Distribution.Status.DONE]
         ).update(status=Distribution.Status.SENDING, finished_at=None)
         values = selectors.ValueMaker(distribution.contract)
+        links = _Unsubscribe()
         size = _chunk_size()
         rate = settings.CAMPAIGN_SEND_RATE
         previous: tuple[float, int] | None = None
@@ -426,7 +506,7 @@ def distribution_send(*, distribution_id: int) -> Distribution:
                 started, count = previous
                 _sleep_until(started + count / rate)
             started = time.monotonic()
-            count = _send_chunk(distribution, compiled, values, sender, size)
+            count = _send_chunk(distribution, compiled, values, links, sender, size)
             if count < size:  # the queue ran out (rows another worker holds are its own)
                 break
             previous = (started, count)
@@ -457,7 +537,18 @@ _MESSAGE_FIELDS = (
 )
 
 
-def _send_chunk(distribution, compiled, values, sender, size: int) -> int:
+class _Unsubscribe:
+    """Each participant's unsubscribe link, with what is the same for all made once."""
+
+    def __init__(self) -> None:
+        self.head = _unsubscribe_head()
+        self.signer = _unsubscribe_signer()
+
+    def url(self, participant_id: int) -> str:
+        return f"{self.head}{self.signer.sign(str(participant_id))}/"
+
+
+def _send_chunk(distribution, compiled, values, links, sender, size: int) -> int:
     """Lock up to `size` queued messages, send them, mark each sent or failed; how many."""
     with transaction.atomic():
         rows = list(
@@ -483,7 +574,7 @@ def _send_chunk(distribution, compiled, values, sender, size: int) -> int:
             )
             try:
                 if distribution.channel == Channel.EMAIL:
-                    leave = unsubscribe_url(participant_id)
+                    leave = links.url(participant_id)
                     rendered = compiled.render(
                         filled,
                         qr_cid=f"qr.{pk}@voucherdesk",

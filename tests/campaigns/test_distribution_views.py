@@ -365,7 +365,8 @@ def test_a_sends_page_shows_each_recipients_status_and_reason_filtered(
     distribution = sent(contract, template, django_capture_on_commit_callbacks)
     page = page_of(manager_client.get(url("distribution_detail", distribution.pk)))
     assert "<b>1</b> sent" in page and "<b>1</b> failed" in page and "<b>1</b> skipped" in page
-    assert "SMTPRecipientsRefused" in page and "No email address" in page
+    assert "The mail server refused the address: 550 Mailbox unavailable" in page
+    assert "No email address" in page
     assert "Resend failed" in page
     assert "data-progress-url" not in page  # done: nothing to follow
 

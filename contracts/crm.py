@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -84,6 +85,32 @@ def _duplicates(keys: Iterable[tuple[int, object]], field: str, what: str) -> li
     return errors
 
 
+def _normalised(items: list[dict], required: tuple[str, ...], errors: list) -> list[dict | None]:
+    """The items with their text trimmed; None for an item missing a required value, which
+    is reported (and never looked up: an empty id would match every row without one)."""
+    found = []
+    for index, item in enumerate(items):
+        clean = {k: v.strip() if isinstance(v, str) else v for k, v in item.items()}
+        missing = [name for name in required if not clean.get(name)]
+        errors += [ItemError(index, name, "This field is required.") for name in missing]
+        found.append(None if missing else clean)
+    return found
+
+
+def _field_errors(index: int, row: models.Model, exclude: list[str]) -> list[ItemError]:
+    """The model's own checks of the row's values (lengths, choices, email format), which
+    ask the database nothing."""
+    try:
+        row.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        return [
+            ItemError(index, "item" if field == NON_FIELD_ERRORS else field, message)
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return []
+
+
 def _apply(row: models.Model, values: dict) -> bool:
     """Set `values` on `row`; True when any of them changed."""
     changed = False
@@ -125,6 +152,11 @@ def _results(rows: list[tuple[int, str, models.Model, str]]) -> list[ItemResult]
     return [ItemResult(index, key, row.pk, result) for index, key, row, result in rows]
 
 
+def _refuse_if(errors: list[ItemError]) -> None:
+    if errors:
+        raise BatchInvalid(sorted(errors, key=lambda e: (e.index, e.field)))
+
+
 # --- Organisations -----------------------------------------------------------------------
 
 
@@ -134,34 +166,28 @@ def organisations_upsert(*, actor: User, items: list[dict], reason: str) -> list
     for a new organisation, code (upper-cased, unique)."""
     _check_size(items)
     advisory_xact_lock("crm:organisations")
-    items = [
-        {
-            "external_id": item["external_id"].strip(),
-            "name": item["name"].strip(),
-            "code": (item.get("code") or "").strip().upper(),
-        }
-        for item in items
-    ]
-    errors = _duplicates(
-        ((i, item["external_id"]) for i, item in enumerate(items)),
-        "external_id",
-        "This external_id",
+    errors: list[ItemError] = []
+    items = _normalised(items, ("external_id", "name"), errors)
+    for item in items:
+        if item is not None:
+            item["code"] = (item.get("code") or "").upper()
+    given = [(i, item) for i, item in enumerate(items) if item is not None]
+    errors += _duplicates(
+        ((i, item["external_id"]) for i, item in given), "external_id", "This external_id"
     )
     errors += _duplicates(
-        ((i, item["code"]) for i, item in enumerate(items) if item["code"]),
-        "code",
-        "This code",
+        ((i, item["code"]) for i, item in given if item["code"]), "code", "This code"
     )
     by_external_id = {
         o.external_id: o
-        for o in Organisation.objects.filter(external_id__in=[i["external_id"] for i in items])
+        for o in Organisation.objects.filter(external_id__in=[i["external_id"] for _, i in given])
     }
     by_code = {
         o.code: o
-        for o in Organisation.objects.filter(code__in=[i["code"] for i in items if i["code"]])
+        for o in Organisation.objects.filter(code__in=[i["code"] for _, i in given if i["code"]])
     }
     planned = []
-    for index, item in enumerate(items):
+    for index, item in given:
         organisation = by_external_id.get(item["external_id"])
         holder = by_code.get(item["code"])
         if organisation is None and holder is not None and not holder.external_id:
@@ -178,12 +204,13 @@ def organisations_upsert(*, actor: User, items: list[dict], reason: str) -> list
             if not item["code"]:
                 errors.append(ItemError(index, "code", "A new organisation needs a code."))
                 continue
-            planned.append((index, item["external_id"], Organisation(**values), CREATED))
+            row, result = Organisation(**values), CREATED
         else:
+            row = organisation
             result = UPDATED if _apply(organisation, values) else UNCHANGED
-            planned.append((index, item["external_id"], organisation, result))
-    if errors:
-        raise BatchInvalid(sorted(errors, key=lambda e: e.index))
+        errors += _field_errors(index, row, exclude=["webhook_endpoints"])
+        planned.append((index, item["external_id"], row, result))
+    _refuse_if(errors)
     _write(
         Organisation,
         new=[row for _, _, row, result in planned if result == CREATED],
@@ -200,31 +227,28 @@ CONTRACT_FIELDS = ("name", "code", "status", "start_date", "end_date", "currency
 
 
 def _organisations(
-    items: list[dict], within: Organisation | None, errors: list[ItemError]
+    items: list[dict | None], within: Organisation | None, errors: list[ItemError]
 ) -> list[Organisation | None]:
     """The organisation each item names by external id: with a token for one organisation,
-    that one (an item may leave it out); an id it cannot see is unknown, as one that does
-    not exist, so a token learns nothing of other organisations."""
-    wanted = {item.get("organisation") or "" for item in items} - {""}
+    that one (an item may leave it out). An id the token cannot see is answered as one that
+    does not exist, so a token learns nothing of other organisations."""
+    wanted = {item.get("organisation") or "" for item in items if item is not None} - {""}
     known = {o.external_id: o for o in Organisation.objects.filter(external_id__in=wanted)}
     found = []
     for index, item in enumerate(items):
-        named = (item.get("organisation") or "").strip()
-        if within is not None and not named:
-            found.append(within)
-            continue
-        if not named:
-            errors.append(
-                ItemError(
-                    index,
-                    "organisation",
-                    "Name the organisation (its external id): this token is for every one.",
-                )
-            )
-        organisation = known.get(named)
-        if named and (organisation is None or (within and organisation.pk != within.pk)):
+        named = item.get("organisation") or "" if item is not None else ""
+        organisation = None
+        if item is None:
+            pass
+        elif not named and within is not None:
+            organisation = within
+        elif not named:
+            message = "Name the organisation (its external id): this token is for every one."
+            errors.append(ItemError(index, "organisation", message))
+        elif named in known and (within is None or known[named].pk == within.pk):
+            organisation = known[named]
+        else:
             errors.append(ItemError(index, "organisation", f"No organisation {named}."))
-            organisation = None
         found.append(organisation)
     return found
 
@@ -242,30 +266,24 @@ def contracts_upsert(
     """
     _check_size(items)
     errors: list[ItemError] = []
+    items = _normalised(items, ("external_id", "name", "code"), errors)
     organisations = _organisations(items, within, errors)
-    for organisation_id in sorted({o.pk for o in organisations if o is not None}):
-        advisory_xact_lock(f"crm:contracts:{organisation_id}")
-    items = [
-        {
-            **item,
-            "external_id": item["external_id"].strip(),
-            "name": item["name"].strip(),
-            "code": item["code"].strip().upper(),
-        }
-        for item in items
-    ]
-    keyed = [
-        (i, (organisation.pk, item["external_id"]), (organisation.pk, item["code"]))
+    given = [
+        (i, organisation, item | {"code": item["code"].upper()})
         for i, (organisation, item) in enumerate(zip(organisations, items, strict=True))
         if organisation is not None
     ]
-    errors += _duplicates(((i, key) for i, key, _ in keyed), "external_id", "This external_id")
-    errors += _duplicates(((i, code) for i, _, code in keyed), "code", "This code")
-    existing = Contract.objects.filter(
-        organisation__in={o.pk for o in organisations if o is not None}
-    ).filter(
-        models.Q(external_id__in=[i["external_id"] for i in items])
-        | models.Q(code__in=[i["code"] for i in items])
+    for organisation_id in sorted({organisation.pk for _, organisation, _ in given}):
+        advisory_xact_lock(f"crm:contracts:{organisation_id}")
+    errors += _duplicates(
+        ((i, (o.pk, item["external_id"])) for i, o, item in given),
+        "external_id",
+        "This external_id",
+    )
+    errors += _duplicates(((i, (o.pk, item["code"])) for i, o, item in given), "code", "This code")
+    existing = Contract.objects.filter(organisation__in={o.pk for _, o, _ in given}).filter(
+        models.Q(external_id__in=[item["external_id"] for _, _, item in given])
+        | models.Q(code__in=[item["code"] for _, _, item in given])
     )
     by_external_id, by_code = {}, {}
     for contract in existing:
@@ -273,45 +291,37 @@ def contracts_upsert(
             by_external_id[(contract.organisation_id, contract.external_id)] = contract
         by_code[(contract.organisation_id, contract.code)] = contract
     planned = []
-    for index, (organisation, item) in enumerate(zip(organisations, items, strict=True)):
-        if organisation is None:
-            continue
+    for index, organisation, item in given:
         contract = by_external_id.get((organisation.pk, item["external_id"]))
         holder = by_code.get((organisation.pk, item["code"]))
         if contract is None and holder is not None and not holder.external_id:
             contract = holder  # made by staff before the CRM knew it: take it over
         if holder is not None and (contract is None or holder.pk != contract.pk):
-            errors.append(
-                ItemError(
-                    index,
-                    "code",
-                    f"{organisation.name} has another contract with code {item['code']}.",
-                )
-            )
+            message = f"{organisation.name} has another contract with code {item['code']}."
+            errors.append(ItemError(index, "code", message))
             continue
         values = {"external_id": item["external_id"]} | {
             name: item[name] for name in CONTRACT_FIELDS if name in item
         }
-        start = values.get("start_date", contract.start_date if contract else None)
-        end = values.get("end_date", contract.end_date if contract else None)
-        if start and end and end < start:
-            errors.append(
-                ItemError(index, "end_date", "The end date must be on or after the start date.")
-            )
-            continue
         if contract is None:
-            new = Contract(
-                organisation=organisation,
-                participant_identifier=Contract.Identifier.REFERENCE,
-                created_by=actor,
-                **values,
+            row, result = (
+                Contract(
+                    organisation=organisation,
+                    participant_identifier=Contract.Identifier.REFERENCE,
+                    created_by=actor,
+                    **values,
+                ),
+                CREATED,
             )
-            planned.append((index, item["external_id"], new, CREATED))
         else:
+            row = contract
             result = UPDATED if _apply(contract, values) else UNCHANGED
-            planned.append((index, item["external_id"], contract, result))
-    if errors:
-        raise BatchInvalid(sorted(errors, key=lambda e: e.index))
+        if row.start_date and row.end_date and row.end_date < row.start_date:
+            message = "The end date must be on or after the start date."
+            errors.append(ItemError(index, "end_date", message))
+        errors += _field_errors(index, row, exclude=["organisation", "created_by"])
+        planned.append((index, item["external_id"], row, result))
+    _refuse_if(errors)
     _write(
         Contract,
         new=[row for _, _, row, result in planned if result == CREATED],
@@ -335,15 +345,6 @@ PARTICIPANT_FIELDS = (
 )
 
 
-def _participant_values(item: dict) -> dict:
-    values = {name: item[name] for name in PARTICIPANT_FIELDS if name in item}
-    for name, value in values.items():
-        if isinstance(value, str):
-            values[name] = value.strip()
-    values["email"] = values["email"].lower()
-    return values
-
-
 @transaction.atomic
 def participants_upsert(
     *, actor: User, items: list[dict], within: Organisation | None, reason: str
@@ -356,73 +357,62 @@ def participants_upsert(
     """
     _check_size(items)
     errors: list[ItemError] = []
+    required = ("external_reference", "contract", "first_name", "last_name", "email")
+    items = _normalised(items, required, errors)
     organisations = _organisations(items, within, errors)
-    pairs = {
-        (o.pk, item["contract"].strip())
-        for o, item in zip(organisations, items, strict=True)
-        if o is not None
-    }
+    named = [
+        (i, organisation, item)
+        for i, (organisation, item) in enumerate(zip(organisations, items, strict=True))
+        if organisation is not None
+    ]
     contracts = {
         (c.organisation_id, c.external_id): c
         for c in Contract.objects.filter(
-            organisation__in={pk for pk, _ in pairs},
-            external_id__in={ref for _, ref in pairs} - {""},
+            organisation__in={o.pk for _, o, _ in named},
+            external_id__in={item["contract"] for _, _, item in named},
         )
     }
-    targets: list[Contract | None] = []
-    for index, (organisation, item) in enumerate(zip(organisations, items, strict=True)):
-        contract = None
-        if organisation is not None:
-            contract = contracts.get((organisation.pk, item["contract"].strip()))
-            if contract is None:
-                errors.append(
-                    ItemError(
-                        index,
-                        "contract",
-                        f"{organisation.name} has no contract {item['contract'].strip()}.",
-                    )
-                )
-        targets.append(contract)
-    for contract_id in sorted({c.pk for c in targets if c is not None}):
+    given = []
+    for index, organisation, item in named:
+        contract = contracts.get((organisation.pk, item["contract"]))
+        if contract is None:
+            message = f"{organisation.name} has no contract {item['contract']}."
+            errors.append(ItemError(index, "contract", message))
+        else:
+            given.append((index, contract, item))
+    for contract_id in sorted({contract.pk for _, contract, _ in given}):
         advisory_xact_lock(f"crm:participants:{contract_id}")
-    references = [item["external_reference"].strip() for item in items]
     errors += _duplicates(
-        (
-            (i, (contract.pk, reference))
-            for i, (contract, reference) in enumerate(zip(targets, references, strict=True))
-            if contract is not None
-        ),
+        ((i, (contract.pk, item["external_reference"])) for i, contract, item in given),
         "external_reference",
         "This external_reference",
     )
     existing = {
         (p.contract_id, p.external_reference): p
         for p in Participant.objects.filter(
-            contract__in={c.pk for c in targets if c is not None},
-            external_reference__in=set(references),
+            contract__in={contract.pk for _, contract, _ in given},
+            external_reference__in={item["external_reference"] for _, _, item in given},
         )
     }
     today = timezone.localdate()
     planned = []
-    for index, (contract, reference, item) in enumerate(
-        zip(targets, references, items, strict=True)
-    ):
-        if contract is None:
-            continue
-        values = _participant_values(item)
+    for index, contract, item in given:
+        reference = item["external_reference"]
+        values = {name: item[name] for name in PARTICIPANT_FIELDS if name in item}
+        values["email"] = values["email"].lower()
         born: date | None = values.get("date_of_birth")
         if born and born > today:
             errors.append(ItemError(index, "date_of_birth", "The date of birth is in the future."))
-            continue
         participant = existing.get((contract.pk, reference))
         if participant is None:
-            new = Participant(contract=contract, external_reference=reference, **values)
-            planned.append((index, reference, new, CREATED))
+            row = Participant(contract=contract, external_reference=reference, **values)
+            result = CREATED
         else:
+            row = participant
             result = UPDATED if _apply(participant, values) else UNCHANGED
-            planned.append((index, reference, participant, result))
-    if errors:
-        raise BatchInvalid(sorted(errors, key=lambda e: e.index))
+        errors += _field_errors(index, row, exclude=["contract", "user"])
+        planned.append((index, reference, row, result))
+    _refuse_if(errors)
     _write(
         Participant,
         new=[row for _, _, row, result in planned if result == CREATED],

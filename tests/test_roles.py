@@ -283,7 +283,7 @@ def test_the_matrix_covers_every_staff_url():
     resolver = get_resolver()
     names = {
         f"{namespace}:{name}"
-        for namespace in ("contracts", "invitations", "pass_plans", "referrals")
+        for namespace in ("contracts", "invitations", "pass_plans", "referrals", "campaigns")
         for name in resolver.namespace_dict[namespace][1].reverse_dict
         if isinstance(name, str)
     }

@@ -21,7 +21,9 @@ same environment. The targets are those of the scripts:
   single-use codes booking each exactly once (900 refused as used up);
 - referral programs: importing 50,000 existing users from CSV ≤ 30 s, 10,000 referral
   signups through the public signup page (signups/s, p50 and p99; no target), and the
-  referral status page with 50,000 referrers at p99 < 100 ms.
+  referral status page with 50,000 referrers at p99 < 100 ms;
+- distribution: queue and send 100,000 personalised emails through Django's locmem backend
+  and over SMTP to a local aiosmtpd sink, messages per second (no target).
 
 A missed target is printed as MISS; the exit status is non-zero only when a script
 crashed (or a result failed its correctness check).
@@ -48,6 +50,7 @@ SCRIPTS = [
     "passes.py",
     "redeem.py",
     "referrals.py",
+    "distribution.py",
 ]
 VERDICT = re.compile(r"\s(PASS|MISS)$")
 

@@ -28,20 +28,23 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from campaigns.models import Channel, Message
+from campaigns.models import AnalyticsFigure, AnalyticsRollup, Channel, Message
 from contracts.models import Contract, ContractPrice, Organisation, Product
 from invitations.models import Booking, InvitationCode
 
 DEFAULT_DAYS = 90
-HOUR = 3600
+# Time from sending to redeeming is counted in whole minutes, beyond a day in whole hours
+# (what the page shows), the same whether counted live or from the rollup.
+HOUR = 60
 DAY = 24 * HOUR
-# Time from sending to redeeming: (label, upper bound in seconds, exclusive).
-REDEEM_BUCKETS: list[tuple[str, float | None]] = [
+# (label, upper bound in minutes, exclusive).
+REDEEM_BUCKETS: list[tuple[str, int | None]] = [
     ("< 1 h", HOUR),
     ("1–6 h", 6 * HOUR),
     ("6–24 h", DAY),
@@ -53,6 +56,7 @@ TOP_REASONS = 10
 CENTS = Decimal("0.00")
 # Grouping keys of the breakdowns, and the field of the code / booking each groups by.
 BREAKDOWN_FIELDS = {
+    "contract": "contract_id",
     "price": "price_id",
     "product": "price__product_id",
     "region": "participant__region",
@@ -185,14 +189,14 @@ class Totals:
 @dataclass
 class RedeemTimes:
     count: int
-    median_seconds: float | None
+    median_minutes: float | None  # a whole or a half minute (the mean of two middle ones)
     buckets: list[tuple[str, int]]
 
     @property
     def median(self) -> timedelta | None:
-        if self.median_seconds is None:
+        if self.median_minutes is None:
             return None
-        return timedelta(seconds=round(self.median_seconds))
+        return timedelta(minutes=self.median_minutes)
 
 
 @dataclass
@@ -247,56 +251,370 @@ class Report:
     per_day: list[tuple[date, int]]
     breakdowns: dict[str, list[BreakdownRow]]
     delivery: Delivery
+    # When the figures were counted, if they come from the rollups; None: just now.
+    counted_at: datetime | None = None
+
+
+# --- where the figures come from -----------------------------------------------------------
+#
+# Two sources answer the same questions: Live counts the codes, bookings and messages now;
+# Rollups reads what campaigns.services.analytics counted (with Live) at `counted_at`.
+# Each answer is a handful of grouped rows; the public selectors below assemble them.
+
+BookingRow = tuple[Any, str, int, Decimal | None]  # (key, currency, redeemed, amount)
+
+
+class Live:
+    """Counts now, from the codes, bookings and messages themselves."""
+
+    counted_at: datetime | None = None
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def code_counts(self, by: str) -> dict[Any, dict[str, int]]:
+        """Codes generated, expired and revoked per value of `by` (one GROUP BY)."""
+        today = timezone.localdate()
+        rows = (
+            self.scope.codes()
+            .values(key=F(BREAKDOWN_FIELDS[by]))
+            .annotate(
+                generated=Count("pk"),
+                expired=Count(
+                    "pk",
+                    filter=Q(status=InvitationCode.Status.ACTIVE, uses=0, valid_until__lt=today),
+                ),
+                revoked=Count("pk", filter=Q(status=InvitationCode.Status.REVOKED)),
+            )
+        )
+        return {row.pop("key"): row for row in rows}
+
+    def booking_rows(self, by: str) -> list[BookingRow]:
+        """Redemptions and the amount booked per value of `by` and currency."""
+        rows = (
+            self.scope.bookings()
+            .values("currency", key=F(BREAKDOWN_FIELDS[by]))
+            .annotate(redeemed=Count("pk"), amount=Sum("amount"))
+        )
+        return [(r["key"], r["currency"], r["redeemed"], r["amount"]) for r in rows]
+
+    def sent(self) -> tuple[int, int]:
+        """Messages sent, and the codes they carried (distributed)."""
+        sent = self.scope.messages().filter(status=Message.Status.SENT)
+        figures = sent.aggregate(messages=Count("pk"), codes=Count("code_id", distinct=True))
+        return figures["messages"], figures["codes"]
+
+    def sent_by_contract(self) -> dict[int, tuple[int, int]]:
+        """Per contract: messages sent, and the codes they carried."""
+        rows = (
+            self.scope.messages()
+            .filter(status=Message.Status.SENT)
+            .values("contract_id")
+            .annotate(messages=Count("pk"), codes=Count("code_id", distinct=True))
+        )
+        return {r["contract_id"]: (r["messages"], r["codes"]) for r in rows}
+
+    def per_day(self, since: date | None, until: date | None) -> dict[date, int]:
+        """Redemptions per day (the current time zone's) from `since` to `until`."""
+        bookings = Booking.objects.order_by().filter(status=Booking.Status.ACTIVE)
+        if since:
+            bookings = bookings.filter(created_at__gte=start_of(since))
+        if until:
+            bookings = bookings.filter(created_at__lt=start_of(until, days=1))
+        return dict(
+            self.scope._in_contracts(bookings)
+            .annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(n=Count("pk"))
+            .values_list("day", "n")
+        )
+
+    def redeem_times(self) -> RedeemTimes:
+        """One statement. The median is percentile_cont(0.5) on PostgreSQL; SQLite has no
+        percentile, so it averages the one or two middle values found by ROW_NUMBER(),
+        which is the same interpolation."""
+        delays, params = redeem_delays_sql(self.scope)
+        buckets = _bucket_counts("minutes")
+        if connection.vendor == "postgresql":
+            median = "percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes)"
+            sql = f"SELECT COUNT(*), {median}, {buckets} FROM ({delays}) d"
+        else:
+            sql = (
+                "SELECT COUNT(*), "
+                "AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN minutes END), "
+                f"{buckets} FROM (SELECT minutes, ROW_NUMBER() OVER (ORDER BY minutes) AS rn, "
+                f"COUNT(*) OVER () AS n FROM ({delays}) d) ranked"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return _redeem_times(cursor.fetchone())
+
+    def message_counts(self) -> dict[tuple[str, str], int]:
+        """Messages per (channel, status)."""
+        rows = self.scope.messages().values("channel", "status").annotate(n=Count("pk"))
+        return {(r["channel"], r["status"]): r["n"] for r in rows}
+
+    def reasons(self, limit: int = TOP_REASONS) -> list[tuple[str, str, int]]:
+        """(status, reason, messages): the most frequent reasons a message failed or was
+        skipped."""
+        rows = (
+            self.scope.messages()
+            .filter(status__in=[Message.Status.FAILED, Message.Status.SKIPPED])
+            .exclude(reason="")
+            .values("status", "reason")
+            .annotate(n=Count("pk"))
+            .order_by("-n", "reason")[:limit]
+        )
+        return [(r["status"], r["reason"], r["n"]) for r in rows]
+
+
+class Rollups:
+    """Reads the figures campaigns.services.analytics counted for the scope's contracts
+    (all time: a rollup answers no date range)."""
+
+    def __init__(self, rollups: QuerySet[AnalyticsRollup]) -> None:
+        self.rollups = rollups
+        self.figures = AnalyticsFigure.objects.filter(rollup__in=rollups).order_by()
+        self.counted_at = rollups.aggregate(oldest=Min("counted_at"))["oldest"]
+
+    def _rows(self, figure: str, *, by_contract: bool = False) -> list[dict]:
+        """The figure's count and amount summed per key (or per contract) and currency."""
+        group = "rollup__contract_id" if by_contract else "key"
+        rows = (
+            self.figures.filter(figure=figure)
+            .values(group, "currency")
+            .annotate(count=Sum("count"), amount=Sum("amount"))
+        )
+        return [{**row, "key": row[group]} for row in rows]
+
+    def _prices(self, by: str, rows: Iterable[dict]) -> Iterable[dict]:
+        """Price rows keyed by price id (int), or by product id for the product breakdown."""
+        rows = list(rows)
+        products = {}
+        if by == "product":
+            products = dict(
+                ContractPrice.objects.filter(pk__in={int(r["key"]) for r in rows}).values_list(
+                    "pk", "product_id"
+                )
+            )
+        for row in rows:
+            price = int(row["key"])
+            yield {**row, "key": products.get(price) if by == "product" else price}
+
+    def code_counts(self, by: str) -> dict[Any, dict[str, int]]:
+        out: dict[Any, dict[str, int]] = {}
+        if by in ("price", "product", "contract"):
+            kinds = {"generated": "codes", "expired": "expired", "revoked": "revoked"}
+            for name, figure in kinds.items():
+                rows = self._rows(figure, by_contract=by == "contract")
+                for row in rows if by == "contract" else self._prices(by, rows):
+                    counts = out.setdefault(
+                        row["key"], {"generated": 0, "expired": 0, "revoked": 0}
+                    )
+                    counts[name] += row["count"]
+            return out
+        for row in self._rows(f"codes.{by}"):
+            out[row["key"]] = {"generated": row["count"], "expired": 0, "revoked": 0}
+        return out
+
+    def booking_rows(self, by: str) -> list[BookingRow]:
+        if by == "contract":
+            rows = self._rows("booked.price", by_contract=True)
+        elif by in ("price", "product"):
+            rows = self._prices(by, self._rows("booked.price"))
+        else:
+            rows = self._rows(f"booked.{by}")
+        return [(r["key"], r["currency"], r["count"], r["amount"]) for r in rows]
+
+    def sent(self) -> tuple[int, int]:
+        totals = self.sent_by_contract().values()
+        return sum(m for m, _ in totals), sum(c for _, c in totals)
+
+    def sent_by_contract(self) -> dict[int, tuple[int, int]]:
+        rows = (
+            self.figures.filter(
+                Q(figure="distributed")
+                | Q(figure="messages", key__endswith=f":{Message.Status.SENT}")
+            )
+            .values("figure", contract=F("rollup__contract_id"))
+            .annotate(n=Sum("count"))
+        )
+        out: dict[int, tuple[int, int]] = {}
+        for row in rows:
+            messages, codes = out.get(row["contract"], (0, 0))
+            if row["figure"] == "distributed":
+                codes += row["n"]
+            else:
+                messages += row["n"]
+            out[row["contract"]] = (messages, codes)
+        return out
+
+    def per_day(self, since: date | None, until: date | None) -> dict[date, int]:
+        days = self.figures.filter(figure="day")
+        if since:
+            days = days.filter(key__gte=since.isoformat())
+        if until:
+            days = days.filter(key__lte=until.isoformat())
+        rows = days.values("key").annotate(n=Sum("count")).values_list("key", "n")
+        return {date.fromisoformat(day): n for day, n in rows}
+
+    def redeem_times(self) -> RedeemTimes:
+        """From the histogram of whole minutes ("delay" figures): the count, the median
+        (the mean of the values at the two middle positions, found by running totals)
+        and the buckets, in one portable statement."""
+        figures, params = (
+            self.figures.filter(figure="delay").values("number", "count").query.sql_with_params()
+        )
+        histogram = (
+            "SELECT number AS m, CAST(SUM(count) AS BIGINT) AS n "
+            f"FROM ({figures}) f GROUP BY number"
+        )
+        running = (
+            "SELECT m, SUM(n) OVER (ORDER BY m) AS cum, "
+            "CAST(SUM(n) OVER () AS BIGINT) AS total FROM h"
+        )
+        sql = (
+            f"WITH h AS ({histogram}), c AS ({running}) "
+            "SELECT s.total, ("
+            "(SELECT MIN(m) FROM c WHERE cum >= (total + 1) / 2) + "
+            "(SELECT MIN(m) FROM c WHERE cum >= (total + 2) / 2)) / 2.0, "
+            f"s.* FROM (SELECT SUM(n) AS total, {_bucket_counts('m', count='n')} FROM h) s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            total, median, _, *buckets = cursor.fetchone()
+        return _redeem_times((total, median, *buckets))
+
+    def message_counts(self) -> dict[tuple[str, str], int]:
+        out = {}
+        for row in self._rows("messages"):
+            channel, status = row["key"].split(":", 1)
+            out[(channel, status)] = row["count"]
+        return out
+
+    def reasons(self, limit: int = TOP_REASONS) -> list[tuple[str, str, int]]:
+        rows = (
+            self.figures.filter(figure__startswith="reason.")
+            .values("figure", "key")
+            .annotate(n=Sum("count"))
+            .order_by("-n", "key")[:limit]
+        )
+        return [(r["figure"].removeprefix("reason."), r["key"], r["n"]) for r in rows]
+
+
+Source = Live | Rollups
+
+
+def analytics_source(*, scope: Scope) -> Source:
+    """Rollups for a big contract, or many contracts, without a date range; else Live.
+
+    Across contracts the rollups serve only when every contract in the scope has one.
+    """
+    if scope.since or scope.until:
+        return Live(scope)
+    # Smaller contracts are counted live (fast for them, and never behind).
+    threshold = settings.ANALYTICS_ROLLUP_FROM_CODES
+    rollups = AnalyticsRollup.objects.filter(contract__in=scope.contracts())
+    found = rollups.aggregate(n=Count("pk"), codes=Sum("codes"))
+    if not found["n"] or (found["codes"] or 0) < threshold:
+        return Live(scope)
+    if not scope.is_contract and found["n"] < scope.contracts().count():
+        return Live(scope)
+    return Rollups(rollups)
 
 
 # --- the figures --------------------------------------------------------------------------
 
 
-def _code_counts(scope: Scope, by: str) -> dict[Any, dict[str, int]]:
-    """Codes generated, expired and revoked per value of `by` (one GROUP BY)."""
-    today = timezone.localdate()
-    rows = (
-        scope.codes()
-        .values(key=_field(by))
-        .annotate(
-            generated=Count("pk"),
-            expired=Count(
-                "pk",
-                filter=Q(status=InvitationCode.Status.ACTIVE, uses=0, valid_until__lt=today),
-            ),
-            revoked=Count("pk", filter=Q(status=InvitationCode.Status.REVOKED)),
+def _minutes_between(later: str, earlier: str) -> str:
+    """SQL for the time from `earlier` to `later` (two timestamp columns) in whole
+    minutes, and beyond a day in whole hours (as minutes): the precision the page shows,
+    which keeps a rollup's histogram of delays to a few thousand values."""
+    if connection.vendor == "postgresql":
+        minutes = f"floor(EXTRACT(EPOCH FROM ({later} - {earlier})) / 60)::bigint"
+    else:
+        # SQLite keeps timestamps as text; julianday() reads them as a day number in a
+        # double, exact to about 20 µs: round to the millisecond first, so that a booking
+        # made exactly one hour after the message counts 60 minutes, as on PostgreSQL.
+        seconds = f"ROUND((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
+        minutes = f"CAST({seconds} / 60 AS INTEGER)"
+    return f"CASE WHEN {minutes} < {DAY} THEN {minutes} ELSE {minutes} / 60 * 60 END"
+
+
+def redeem_delays_sql(scope: Scope) -> tuple[str, list]:
+    """SQL (and its parameters) of one row per redemption after a sent message: `minutes`
+    from the code's first sent message to the booking.
+
+    The scope's bookings joined to the first send of each code (a GROUP BY over the sent
+    messages); a booking made before its code was ever sent is left out.
+    """
+    bookings = scope.bookings().values("code_id", "created_at")
+    first_sent = (
+        scope.messages(dated=False)
+        .filter(status=Message.Status.SENT, sent_at__isnull=False)
+        .values("code_id")
+        .annotate(first_sent=Min("sent_at"))
+    )
+    b_sql, b_params = bookings.query.sql_with_params()
+    f_sql, f_params = first_sent.query.sql_with_params()
+    minutes = _minutes_between("b.created_at", "f.first_sent")
+    sql = (
+        f"SELECT {minutes} AS minutes FROM ({b_sql}) b "
+        f"JOIN ({f_sql}) f ON f.code_id = b.code_id "
+        "WHERE b.created_at >= f.first_sent"
+    )
+    return sql, [*b_params, *f_params]
+
+
+def _bucket_counts(column: str, count: str = "*") -> str:
+    """SQL aggregates counting rows (or summing `count`) per REDEEM_BUCKETS bucket."""
+    out, lower = [], None
+    for _, upper in REDEEM_BUCKETS:
+        conditions = []
+        if lower is not None:
+            conditions.append(f"{column} >= {lower}")
+        if upper is not None:
+            conditions.append(f"{column} < {upper}")
+        where = " AND ".join(conditions)
+        out.append(
+            f"COUNT(*) FILTER (WHERE {where})"
+            if count == "*"
+            else f"COALESCE(SUM({count}) FILTER (WHERE {where}), 0)"
         )
+        lower = upper
+    return ", ".join(out)
+
+
+def _redeem_times(row: Sequence[Any]) -> RedeemTimes:
+    count, median, *counts = row
+    return RedeemTimes(
+        count=int(count or 0),
+        median_minutes=float(median) if median is not None else None,
+        buckets=[(label, int(n)) for (label, _), n in zip(REDEEM_BUCKETS, counts, strict=True)],
     )
-    return {row.pop("key"): row for row in rows}
 
 
-def _booking_counts(scope: Scope, by: str) -> dict[Any, tuple[int, Amounts]]:
-    """Redemptions and the amount booked per value of `by` (grouped by currency too)."""
+def _booking_counts(source: Source, by: str) -> dict[Any, tuple[int, Amounts]]:
+    """Redemptions and the amount booked per value of `by`, currencies kept apart."""
     out: dict[Any, tuple[int, Amounts]] = {}
-    rows = (
-        scope.bookings()
-        .values("currency", key=_field(by))
-        .annotate(redeemed=Count("pk"), amount=Sum("amount"))
-    )
-    for row in rows:
-        redeemed, amounts = out.get(row["key"], (0, Amounts()))
-        amounts.add(row["currency"], row["amount"])
-        out[row["key"]] = (redeemed + row["redeemed"], amounts)
+    for key, currency, redeemed, amount in source.booking_rows(by):
+        count, amounts = out.get(key, (0, Amounts()))
+        amounts.add(currency, amount)
+        out[key] = (count + redeemed, amounts)
     return out
 
 
-def _field(by: str) -> F:
-    return F(BREAKDOWN_FIELDS[by])
-
-
-def analytics_breakdown(*, scope: Scope, by: str) -> list[BreakdownRow]:
+def analytics_breakdown(
+    *, scope: Scope, by: str, source: Source | None = None
+) -> list[BreakdownRow]:
     """Codes, redemptions, rate and amount booked per price, product, region or group.
 
     Codes count by their own participant's region and group, bookings by the booking's
     participant. Rows come most codes first.
     """
-    codes = _code_counts(scope, by)
-    bookings = _booking_counts(scope, by)
+    source = source or Live(scope)
+    codes = source.code_counts(by)
+    bookings = _booking_counts(source, by)
     labels = _labels(by, set(codes) | set(bookings))
     rows = []
     for key in set(codes) | set(bookings):
@@ -329,11 +647,18 @@ def _labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
     return {key: NOT_ASSIGNED if key is None else (key or BLANK[by]) for key in keys}
 
 
-def analytics_totals(*, scope: Scope, by_price: Sequence[BreakdownRow] | None = None) -> Totals:
+def analytics_totals(
+    *,
+    scope: Scope,
+    by_price: Sequence[BreakdownRow] | None = None,
+    source: Source | None = None,
+) -> Totals:
     """The headline figures. Codes and bookings are summed from the rows of the price
     breakdown (product across contracts), given or counted now, a few rows at most."""
+    source = source or Live(scope)
     if by_price is None:
-        by_price = analytics_breakdown(scope=scope, by="price" if scope.is_contract else "product")
+        by = "price" if scope.is_contract else "product"
+        by_price = analytics_breakdown(scope=scope, by=by, source=source)
     totals = Totals(
         generated=sum(r.codes for r in by_price),
         expired=sum(r.expired for r in by_price),
@@ -342,131 +667,58 @@ def analytics_totals(*, scope: Scope, by_price: Sequence[BreakdownRow] | None = 
     )
     for row in by_price:
         totals.amount.merge(row.amount)
-    sent = scope.messages().filter(status=Message.Status.SENT)
-    figures = sent.aggregate(messages=Count("pk"), codes=Count("code_id", distinct=True))
-    totals.messages_sent = figures["messages"]
-    totals.distributed = figures["codes"]
+    totals.messages_sent, totals.distributed = source.sent()
     return totals
 
 
-def analytics_per_day(*, scope: Scope, today: date | None = None) -> list[tuple[date, int]]:
+def analytics_per_day(
+    *, scope: Scope, today: date | None = None, source: Source | None = None
+) -> list[tuple[date, int]]:
     """Redemptions per day of the chosen range (default the last 90 days), with the days
     without any as zero. Days are the current time zone's."""
     since, until = scope.day_range(today)
-    bookings = Booking.objects.order_by().filter(
-        status=Booking.Status.ACTIVE,
-        created_at__gte=start_of(since),
-        created_at__lt=start_of(until, days=1),
-    )
-    counts = dict(
-        scope._in_contracts(bookings)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .values_list("day", "n")
-    )
+    counts = (source or Live(scope)).per_day(since, until)
     days = (since + timedelta(days=i) for i in range((until - since).days + 1))
     return [(day, counts.get(day, 0)) for day in days]
 
 
-def _seconds_between(later: str, earlier: str) -> str:
-    """SQL for the seconds from `earlier` to `later` (two timestamp columns)."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"
-    # SQLite keeps timestamps as text; julianday() reads them as a day number in a double,
-    # exact to about 20 µs: round to the millisecond so that a booking made exactly one
-    # hour after the message lands in the "1–6 h" bucket, as on PostgreSQL.
-    return f"ROUND((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
+def analytics_redeem_times(*, scope: Scope, source: Source | None = None) -> RedeemTimes:
+    """Median and histogram of the time from a code's first sent message to a booking."""
+    return (source or Live(scope)).redeem_times()
 
 
-def analytics_redeem_times(*, scope: Scope) -> RedeemTimes:
-    """Median and histogram of the time from a code's first sent message to a booking.
-
-    One statement: the scope's bookings joined to the first send of each code (a GROUP
-    BY over the sent messages). The median is percentile_cont(0.5) on PostgreSQL; SQLite
-    has no percentile, so it averages the one or two middle values found by ROW_NUMBER(),
-    which is the same interpolation.
-    """
-    bookings = scope.bookings().values("code_id", "created_at")
-    first_sent = (
-        scope.messages(dated=False)
-        .filter(status=Message.Status.SENT, sent_at__isnull=False)
-        .values("code_id")
-        .annotate(first_sent=Min("sent_at"))
-    )
-    b_sql, b_params = bookings.query.sql_with_params()
-    f_sql, f_params = first_sent.query.sql_with_params()
-    seconds = _seconds_between("b.created_at", "f.first_sent")
-    delays = (
-        f"SELECT {seconds} AS secs FROM ({b_sql}) b "
-        f"JOIN ({f_sql}) f ON f.code_id = b.code_id "
-        "WHERE b.created_at >= f.first_sent"
-    )
-    buckets, lower = [], None
-    for _, upper in REDEEM_BUCKETS:
-        conditions = []
-        if lower is not None:
-            conditions.append(f"secs >= {lower:g}")
-        if upper is not None:
-            conditions.append(f"secs < {upper:g}")
-        buckets.append(f"COUNT(*) FILTER (WHERE {' AND '.join(conditions)})")
-        lower = upper
-    if connection.vendor == "postgresql":
-        median = "percentile_cont(0.5) WITHIN GROUP (ORDER BY secs)"
-        sql = f"SELECT COUNT(*), {median}, {', '.join(buckets)} FROM ({delays}) d"
-    else:
-        sql = (
-            f"SELECT COUNT(*), "
-            "AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN secs END), "
-            f"{', '.join(buckets)} FROM ("
-            "SELECT secs, ROW_NUMBER() OVER (ORDER BY secs) AS rn, COUNT(*) OVER () AS n "
-            f"FROM ({delays}) d) ranked"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*b_params, *f_params])
-        count, median_seconds, *counts = cursor.fetchone()
-    return RedeemTimes(
-        count=count,
-        median_seconds=float(median_seconds) if median_seconds is not None else None,
-        buckets=[(label, n) for (label, _), n in zip(REDEEM_BUCKETS, counts, strict=True)],
-    )
-
-
-def analytics_delivery(*, scope: Scope) -> Delivery:
+def analytics_delivery(*, scope: Scope, source: Source | None = None) -> Delivery:
     """Messages by channel and status, and the TOP_REASONS most frequent reasons why a
     message failed or was skipped."""
-    messages = scope.messages()
-    counts = {
-        (row["channel"], row["status"]): row["n"]
-        for row in messages.values("channel", "status").annotate(n=Count("pk"))
-    }
-    status_labels = dict(Message.Status.choices)
-    reasons = (
-        messages.filter(status__in=[Message.Status.FAILED, Message.Status.SKIPPED])
-        .exclude(reason="")
-        .values("status", "reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "reason")[:TOP_REASONS]
-    )
+    source = source or Live(scope)
+    labels = dict(Message.Status.choices)
     return Delivery(
         statuses=list(Message.Status.choices),
         channels=list(Channel.choices),
-        counts=counts,
-        reasons=[(status_labels[r["status"]], r["reason"], r["n"]) for r in reasons],
+        counts=source.message_counts(),
+        reasons=[(labels[s], reason, n) for s, reason, n in source.reasons()],
     )
 
 
-def analytics_report(*, scope: Scope, today: date | None = None) -> Report:
-    """Everything the Analytics page shows, for one contract or across contracts."""
+def analytics_report(
+    *, scope: Scope, today: date | None = None, source: Source | None = None
+) -> Report:
+    """Everything the Analytics page shows, for one contract or across contracts, from
+    the rollups where they serve (analytics_source), else counted now."""
+    source = source or analytics_source(scope=scope)
     first = "price" if scope.is_contract else "product"
-    breakdowns = {by: analytics_breakdown(scope=scope, by=by) for by in (first, "region", "group")}
+    breakdowns = {
+        by: analytics_breakdown(scope=scope, by=by, source=source)
+        for by in (first, "region", "group")
+    }
     return Report(
         scope=scope,
-        totals=analytics_totals(scope=scope, by_price=breakdowns[first]),
-        redeem_times=analytics_redeem_times(scope=scope),
-        per_day=analytics_per_day(scope=scope, today=today),
+        totals=analytics_totals(scope=scope, by_price=breakdowns[first], source=source),
+        redeem_times=analytics_redeem_times(scope=scope, source=source),
+        per_day=analytics_per_day(scope=scope, today=today, source=source),
         breakdowns=breakdowns,
-        delivery=analytics_delivery(scope=scope),
+        delivery=analytics_delivery(scope=scope, source=source),
+        counted_at=source.counted_at,
     )
 
 
@@ -515,53 +767,30 @@ def contract_sort(value: str | None) -> str:
     return value if value and value.lstrip("-") in CONTRACT_SORTS else DEFAULT_CONTRACT_SORT
 
 
-def analytics_contracts(*, scope: Scope, sort: str = DEFAULT_CONTRACT_SORT) -> list[ContractRow]:
+def analytics_contracts(
+    *, scope: Scope, sort: str = DEFAULT_CONTRACT_SORT, source: Source | None = None
+) -> list[ContractRow]:
     """One row per contract in the scope with its figures and rates, sorted by `sort`.
 
-    Three GROUP BY contract queries (codes, bookings, sent messages) merged by contract;
-    a row without a value to sort by (a rate of nothing) goes last either way.
+    Grouped by contract (codes, bookings, sent messages) and merged; a row without a
+    value to sort by (a rate of nothing) goes last either way.
     """
-    today = timezone.localdate()
-    codes = {
-        row.pop("contract_id"): row
-        for row in scope.codes()
-        .values("contract_id")
-        .annotate(
-            generated=Count("pk"),
-            expired=Count(
-                "pk",
-                filter=Q(status=InvitationCode.Status.ACTIVE, uses=0, valid_until__lt=today),
-            ),
-            revoked=Count("pk", filter=Q(status=InvitationCode.Status.REVOKED)),
-        )
-    }
-    sent = {
-        row.pop("contract_id"): row
-        for row in scope.messages()
-        .filter(status=Message.Status.SENT)
-        .values("contract_id")
-        .annotate(messages_sent=Count("pk"), distributed=Count("code_id", distinct=True))
-    }
-    booked: dict[int, tuple[int, Amounts]] = {}
-    for row in (
-        scope.bookings()
-        .values("contract_id", "currency")
-        .annotate(redeemed=Count("pk"), amount=Sum("amount"))
-    ):
-        redeemed, amounts = booked.get(row["contract_id"], (0, Amounts()))
-        amounts.add(row["currency"], row["amount"])
-        booked[row["contract_id"]] = (redeemed + row["redeemed"], amounts)
-
+    source = source or Live(scope)
+    codes = source.code_counts("contract")
+    booked = _booking_counts(source, "contract")
+    sent = source.sent_by_contract()
     rows = []
     for contract in scope.contracts().select_related("organisation"):
         redeemed, amounts = booked.get(contract.pk, (0, Amounts()))
+        messages_sent, distributed = sent.get(contract.pk, (0, 0))
         rows.append(
             ContractRow(
                 contract=contract,
                 redeemed=redeemed,
                 amount=amounts,
+                messages_sent=messages_sent,
+                distributed=distributed,
                 **codes.get(contract.pk, {}),
-                **sent.get(contract.pk, {}),
             )
         )
     sort = contract_sort(sort)
@@ -570,168 +799,3 @@ def analytics_contracts(*, scope: Scope, sort: str = DEFAULT_CONTRACT_SORT) -> l
     missing = [r for r in rows if key(r) is None]
     present.sort(key=key, reverse=sort.startswith("-"))
     return present + missing
-
-
-# --- tables for Download CSV --------------------------------------------------------------
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[object]]
-
-
-def percent(value: float | None) -> Decimal | None:
-    """A rate as a percentage with two decimals, as a spreadsheet should read it."""
-    return None if value is None else Decimal(f"{value * 100:.2f}")
-
-
-def _currencies(amounts: Iterable[Amounts]) -> list[str]:
-    return sorted({c for a in amounts for c in a.by_currency})
-
-
-def _amount_cells(amounts: Amounts, currencies: Sequence[str]) -> list[object]:
-    return [amounts.by_currency.get(c, Decimal("0.00")) for c in currencies]
-
-
-def _summary_table(scope: Scope) -> Table:
-    totals = analytics_totals(scope=scope)
-    times = analytics_redeem_times(scope=scope)
-    median_hours = (
-        None if times.median_seconds is None else Decimal(f"{times.median_seconds / HOUR:.2f}")
-    )
-    rows: list[list[object]] = [
-        ["Codes generated", totals.generated],
-        ["Codes distributed (sent at least once)", totals.distributed],
-        ["Messages sent", totals.messages_sent],
-        ["Redeemed (active bookings)", totals.redeemed],
-        ["Expired unused", totals.expired],
-        ["Revoked", totals.revoked],
-        ["Redemption rate of codes generated (%)", percent(totals.rate_generated)],
-        ["Redemption rate of codes distributed (%)", percent(totals.rate_distributed)],
-        *[
-            [f"Amount booked ({currency})", amount]
-            for currency, amount in sorted(totals.amount.by_currency.items())
-        ],
-        ["Redemptions after a sent message", times.count],
-        ["Median time from sending to redeeming (hours)", median_hours],
-    ]
-    return Table(["Figure", "Value"], rows)
-
-
-def _per_day_table(scope: Scope) -> Table:
-    return Table(["Day", "Redemptions"], [[d, n] for d, n in analytics_per_day(scope=scope)])
-
-
-def _redeem_times_table(scope: Scope) -> Table:
-    times = analytics_redeem_times(scope=scope)
-    return Table(
-        ["Time from sending to redeeming", "Redemptions"], [list(b) for b in times.buckets]
-    )
-
-
-def _breakdown_table(by: str, title: str) -> Any:
-    def table(scope: Scope) -> Table:
-        rows = analytics_breakdown(scope=scope, by=by)
-        currencies = _currencies(r.amount for r in rows)
-        return Table(
-            [title, "Codes", "Redeemed", "Redemption rate (%)"]
-            + [f"Amount booked ({c})" for c in currencies],
-            [
-                [
-                    r.label,
-                    r.codes,
-                    r.redeemed,
-                    percent(r.rate),
-                    *_amount_cells(r.amount, currencies),
-                ]
-                for r in rows
-            ],
-        )
-
-    return table
-
-
-def _delivery_table(scope: Scope) -> Table:
-    delivery = analytics_delivery(scope=scope)
-    rows: list[list[object]] = [
-        [label, *counts, total] for _, label, counts, total in delivery.channel_rows()
-    ]
-    rows.append(["All channels", *delivery.status_totals(), delivery.total])
-    return Table(["Channel", *(label for _, label in delivery.statuses), "Total"], rows)
-
-
-def _failures_table(scope: Scope) -> Table:
-    reasons = analytics_delivery(scope=scope).reasons
-    return Table(["Outcome", "Reason", "Messages"], [list(r) for r in reasons])
-
-
-def _contracts_table(scope: Scope, sort: str = DEFAULT_CONTRACT_SORT) -> Table:
-    rows = analytics_contracts(scope=scope, sort=sort)
-    currencies = _currencies(r.amount for r in rows)
-    return Table(
-        [
-            "Organisation",
-            "Contract",
-            "Contract code",
-            "Status",
-            "Codes generated",
-            "Codes distributed",
-            "Messages sent",
-            "Redeemed",
-            "Expired",
-            "Revoked",
-            "Redemption rate of generated (%)",
-            "Redemption rate of distributed (%)",
-            *[f"Amount booked ({c})" for c in currencies],
-        ],
-        [
-            [
-                r.contract.organisation.name,
-                r.contract.name,
-                r.contract.code,
-                r.contract.get_status_display(),
-                r.generated,
-                r.distributed,
-                r.messages_sent,
-                r.redeemed,
-                r.expired,
-                r.revoked,
-                percent(r.rate_generated),
-                percent(r.rate_distributed),
-                *_amount_cells(r.amount, currencies),
-            ]
-            for r in rows
-        ],
-    )
-
-
-# name -> (builder, whether the contract page has it, whether the overview has it)
-TABLES: dict[str, tuple[Any, bool, bool]] = {
-    "summary": (_summary_table, True, True),
-    "per_day": (_per_day_table, True, True),
-    "redeem_times": (_redeem_times_table, True, True),
-    "by_price": (_breakdown_table("price", "Price"), True, False),
-    "by_product": (_breakdown_table("product", "Product"), False, True),
-    "by_region": (_breakdown_table("region", "Region"), True, True),
-    "by_group": (_breakdown_table("group", "Group"), True, True),
-    "delivery": (_delivery_table, True, True),
-    "failures": (_failures_table, True, True),
-    "contracts": (_contracts_table, False, True),
-}
-
-
-def analytics_table_names(*, scope: Scope) -> list[str]:
-    column = 1 if scope.is_contract else 2
-    return [name for name, spec in TABLES.items() if spec[column]]
-
-
-def analytics_table(*, scope: Scope, name: str, sort: str = DEFAULT_CONTRACT_SORT) -> Table:
-    """One table of the page as header and rows, computing only what it needs.
-
-    Raises KeyError for a name the scope's page does not have.
-    """
-    if name not in analytics_table_names(scope=scope):
-        raise KeyError(name)
-    builder = TABLES[name][0]
-    return builder(scope, sort) if name == "contracts" else builder(scope)

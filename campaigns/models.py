@@ -148,3 +148,47 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class AnalyticsRollup(models.Model):
+    """A contract's analytics as last counted (campaigns.services.analytics).
+
+    Counting a big contract live (a million codes, hundreds of thousands of bookings and
+    messages joined to their participants) takes seconds; the Analytics pages read these
+    figures instead, exact as of `counted_at`, and say so. A job recounts a contract a
+    minute after its codes, bookings or sends change, and every contract each night.
+    """
+
+    contract = models.OneToOneField(
+        Contract, on_delete=models.CASCADE, related_name="analytics_rollup"
+    )
+    # When the counting started: every figure is as of then.
+    counted_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)  # how long the counting took
+    codes = models.PositiveBigIntegerField(default=0)  # codes generated, when counted
+
+    def __str__(self) -> str:
+        return f"Analytics of {self.contract_id} as of {self.counted_at:%Y-%m-%d %H:%M}"
+
+
+class AnalyticsFigure(models.Model):
+    """One figure of a rollup: a count (and an amount) for a kind of thing and a key,
+    e.g. ("booked.region", "North", "EUR") or ("delay", minutes=42)."""
+
+    # The (rollup, figure) index below serves the rollup too.
+    rollup = models.ForeignKey(
+        AnalyticsRollup, on_delete=models.CASCADE, related_name="figures", db_index=False
+    )
+    figure = models.CharField(max_length=20)
+    # NULL, not "": a code held by no participant (a blank region is "").
+    key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001
+    number = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    count = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["rollup", "figure"], name="analytics_figure_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.key or self.number}: {self.count}"

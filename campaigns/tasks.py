@@ -2,6 +2,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from campaigns import services
+from campaigns.services.analytics import analytics_rollup_refresh, analytics_rollups_refresh
+from contracts.models import Contract
 
 
 @shared_task(
@@ -33,3 +35,18 @@ def detect_anomalies() -> int:
 def send_alert_email(alert_id: int) -> bool:
     """Email a new alert to the managers, once."""
     return services.alert_email_send(alert_id=alert_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def count_analytics() -> int:
+    """Every minute: recount the analytics of the contracts whose codes, bookings or sends
+    changed since they were last counted (and of every contract once a night)."""
+    return analytics_rollups_refresh()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def count_contract_analytics(contract_id: int) -> None:
+    """Recount one contract's analytics now (staff pressed Recount)."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is not None:
+        analytics_rollup_refresh(contract=contract)

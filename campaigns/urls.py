@@ -34,6 +34,11 @@ urlpatterns = [
         analytics.contract_analytics_export,
         name="contract_analytics_export",
     ),
+    path(
+        "contracts/<int:pk>/analytics/recount/",
+        analytics.contract_analytics_recount,
+        name="contract_analytics_recount",
+    ),
     path("analytics/", analytics.overview, name="analytics_overview"),
     path("analytics/export/", analytics.overview_export, name="analytics_overview_export"),
     # Anomaly alerts (campaigns/views/alerts.py).

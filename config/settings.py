@@ -169,6 +169,9 @@ CELERY_TASK_ROUTES = {
     "passes.tasks.*": {"queue": "generation"},
     # Sending a distribution is long bulk work too: it never holds up a confirmation email.
     "campaigns.tasks.send_distribution": {"queue": "generation"},
+    # So is counting a big contract's analytics (seconds of queries).
+    "campaigns.tasks.count_analytics": {"queue": "generation"},
+    "campaigns.tasks.count_contract_analytics": {"queue": "generation"},
     "referrals.tasks.*": {"queue": "default"},
     "core.tasks.*": {"queue": "default"},
 }
@@ -179,6 +182,9 @@ CELERY_TIMEZONE = TIME_ZONE
 # Code generation: batches up to this size finish in the request; larger ones run in
 # the background with a progress bar.
 CODE_BATCH_SYNC_LIMIT = env.int("CODE_BATCH_SYNC_LIMIT", default=10_000)
+# Analytics: a contract with at least this many codes is read from its rollup, counted in
+# the background (campaigns.services.analytics); smaller ones are counted on each view.
+ANALYTICS_ROLLUP_FROM_CODES = env.int("ANALYTICS_ROLLUP_FROM_CODES", default=100_000)
 CODE_BATCH_MAX_QUANTITY = 1_000_000
 # PostgreSQL connections a large batch inserts over at once (index maintenance uses a core each).
 GENERATION_CONNECTIONS = env.int("GENERATION_CONNECTIONS", default=2)

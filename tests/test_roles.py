@@ -110,6 +110,7 @@ MATRIX = [
     ("referrals:referrer_export", "program", "get", EVERYONE),
     ("campaigns:contract_analytics", "contract", "get", EVERYONE),
     ("campaigns:contract_analytics_export", "contract", "get", EVERYONE),
+    ("campaigns:contract_analytics_recount", "contract", "post", EVERYONE),
     ("campaigns:analytics_overview", None, "get", EVERYONE),
     ("campaigns:analytics_overview_export", None, "get", EVERYONE),
     ("campaigns:distribution_list", "contract", "get", EVERYONE),

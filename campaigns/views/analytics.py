@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import date
 
 from django import forms
+from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
-from campaigns import analytics, charts
+from campaigns import analytics, analytics_csv, charts, tasks
 from contracts.models import Contract, Organisation
 from core.access import staff_permission_required
 from core.csvio import csv_response
@@ -82,15 +85,29 @@ def contract_analytics(request: HttpRequest, pk: int) -> HttpResponse:
             "tab": "analytics",
             "form": form,
             "export_url": reverse("campaigns:contract_analytics_export", args=[contract.pk]),
+            "recount_url": reverse("campaigns:contract_analytics_recount", args=[contract.pk]),
             **_page(report),
         },
     )
+
+
+@require_POST
+@staff_permission_required(*PERMISSIONS)
+def contract_analytics_recount(request: HttpRequest, pk: int) -> HttpResponse:
+    """Recount: count a big contract's analytics again now (in the background)."""
+    contract = _contract(pk)
+    transaction.on_commit(lambda: tasks.count_contract_analytics.delay(contract.pk))
+    messages.success(
+        request, "Recounting: the figures below are replaced as soon as the count is done."
+    )
+    return redirect("campaigns:contract_analytics", pk=contract.pk)
 
 
 @staff_permission_required(*PERMISSIONS)
 def overview(request: HttpRequest) -> HttpResponse:
     form = OverviewForm(request.GET)
     scope = _scope(form)
+    source = analytics.analytics_source(scope=scope)
     sort = analytics.contract_sort(request.GET.get("sort"))
     return render(
         request,
@@ -98,11 +115,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "sort": sort,
-            "contract_rows": analytics.analytics_contracts(scope=scope, sort=sort),
+            "contract_rows": analytics.analytics_contracts(scope=scope, sort=sort, source=source),
             "sort_headers": _sort_headers(sort),
             "show_contracts": True,
             "export_url": reverse("campaigns:analytics_overview_export"),
-            **_page(analytics.analytics_report(scope=scope)),
+            **_page(analytics.analytics_report(scope=scope, source=source)),
         },
     )
 
@@ -124,7 +141,7 @@ def _export(request: HttpRequest, scope: analytics.Scope, label: str) -> HttpRes
     name = request.GET.get("table", "")
     sort = analytics.contract_sort(request.GET.get("sort"))
     try:
-        table = analytics.analytics_table(scope=scope, name=name, sort=sort)
+        table = analytics_csv.analytics_table(scope=scope, name=name, sort=sort)
     except KeyError:
         raise Http404("No such table.") from None
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -190,6 +207,8 @@ def _page(report: analytics.Report) -> dict:
             }
             for by, title, rows in breakdowns
         ],
+        # Formatted here: the template's date filter costs a millisecond a row.
+        "per_day_rows": [(f"{day:%a %-d %b %Y}", f"{n:,}") for day, n in report.per_day],
         "per_day_chart": _per_day_chart(report.per_day),
         "times_chart": _times_chart(report.redeem_times),
         "delivery_chart": _delivery_chart(report.delivery),

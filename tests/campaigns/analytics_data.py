@@ -118,7 +118,9 @@ def make_data() -> Data:
         for name, (price, who, extra) in spec.items()
     }
     template = MessageTemplate.objects.create(contract=a, name="Invite", body="{code}")
-    distribution = Distribution.objects.create(contract=a, template=template, channel="email")
+    distribution = Distribution.objects.create(
+        contract=a, template=template, channel="email", status="done", finished_at=T0 + 6 * D
+    )
 
     def message(code, who, channel, status, sent_at=None, reason=""):
         return Message.objects.create(

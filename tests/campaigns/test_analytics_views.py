@@ -178,3 +178,29 @@ def test_staff_without_the_permission_are_refused(client, data):
     assert client.get(reverse("campaigns:analytics_overview")).status_code == 403
     url = reverse("campaigns:contract_analytics", args=[data.a.pk])
     assert client.get(url).status_code == 403
+
+
+def test_a_big_contracts_page_shows_when_it_was_counted_and_recounts(
+    viewer, data, settings, django_capture_on_commit_callbacks
+):
+    settings.ANALYTICS_ROLLUP_FROM_CODES = 5
+    url = reverse("campaigns:contract_analytics", args=[data.a.pk])
+    page = viewer.get(url).content.decode()
+    assert "Counted at" not in page  # no rollup yet: counted live
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = viewer.post(reverse("campaigns:contract_analytics_recount", args=[data.a.pk]))
+    assert len(callbacks) == 1  # the count is queued after the request's transaction
+    assert response.status_code == 302
+    assert response["Location"] == url
+    response = viewer.get(url)
+    page = response.content.decode()
+    assert "Recounting" in page
+    assert "Counted at" in page
+    assert response.context["report"].counted_at is not None
+    assert response.context["totals"].redeemed == 6
+    assert ">Recount</button>" in page
+
+
+def test_recount_is_a_post(viewer, data):
+    url = reverse("campaigns:contract_analytics_recount", args=[data.a.pk])
+    assert viewer.get(url).status_code == 405

@@ -30,7 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -508,7 +508,8 @@ Source = Live | Rollups
 def analytics_source(*, scope: Scope) -> Source:
     """Rollups for a big contract, or many contracts, without a date range; else Live.
 
-    Across contracts the rollups serve only when every contract in the scope has one.
+    Across contracts the rollups serve only when every contract in the scope with codes
+    has one.
     """
     if scope.since or scope.until:
         return Live(scope)
@@ -518,8 +519,12 @@ def analytics_source(*, scope: Scope) -> Source:
     found = rollups.aggregate(n=Count("pk"), codes=Sum("codes"))
     if not found["n"] or (found["codes"] or 0) < threshold:
         return Live(scope)
-    if not scope.is_contract and found["n"] < scope.contracts().count():
-        return Live(scope)
+    if not scope.is_contract:
+        # A contract without codes has nothing to count (no messages, no bookings either).
+        counted = AnalyticsRollup.objects.filter(contract=OuterRef("pk"))
+        codes = InvitationCode.objects.filter(contract=OuterRef("pk"))
+        if scope.contracts().filter(Exists(codes), ~Exists(counted)).exists():
+            return Live(scope)
     return Rollups(rollups)
 
 

@@ -246,6 +246,9 @@ def _times_chart(times: analytics.RedeemTimes) -> SafeString:
 
 
 def _breakdown_chart(by: str, title: str, rows: list[analytics.BreakdownRow]) -> SafeString:
+    # Most redemptions first; codes held by no one are never redeemed as such (a booking
+    # always has a participant), so their row stays in the table only.
+    rows = sorted((r for r in rows if r.key is not None), key=lambda r: (-r.redeemed, r.label))
     parts = "; ".join(f"{r.label}: {r.redeemed:,}" for r in rows)
     return charts.hbar_chart(
         [(r.label, r.redeemed) for r in rows],

@@ -23,3 +23,18 @@ def nightly(*, name: str, task: str, hour: int, minute: int) -> tuple[Callable, 
         apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=name).delete()
 
     return schedule, unschedule
+
+
+def every_minute(*, name: str, task: str) -> tuple[Callable, Callable]:
+    """RunPython functions that schedule a task every minute (and remove it when reversed)."""
+
+    def schedule(apps, schema_editor) -> None:
+        IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+        PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+        interval, _ = IntervalSchedule.objects.get_or_create(every=1, period="minutes")
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": interval})
+
+    def unschedule(apps, schema_editor) -> None:
+        apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=name).delete()
+
+    return schedule, unschedule

@@ -3,6 +3,7 @@ import secrets
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.utils import timezone
 
 from contracts.forms import WIDTH_CHOICES
 from contracts.models import Contract
@@ -68,10 +69,25 @@ class GenerateCodesForm(CodeRulesForm):
     )
     valid_from = forms.DateField(required=False, widget=DateInput())
     valid_until = forms.DateField(required=False, widget=DateInput())
+    release_at = forms.DateTimeField(
+        label="Release at",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, like 2026-12-01 09:00."},
+    )
     note = forms.CharField(
         max_length=500, required=False, help_text="Recorded with the batch, e.g. who it is for."
     )
-    field_order = ["quantity", "width", "price", "max_uses", "valid_from", "valid_until"]
+    field_order = [
+        "quantity",
+        "width",
+        "price",
+        "max_uses",
+        "valid_from",
+        "valid_until",
+        "release_at",
+    ]
 
     def __init__(self, *args, contract: Contract, **kwargs):
         kwargs.setdefault(
@@ -89,6 +105,11 @@ class GenerateCodesForm(CodeRulesForm):
         self.fields["price"].queryset = prices
         if len(prices) == 1 and not self.is_bound:
             self.initial["price"] = prices[0].pk
+        zone = timezone.get_current_timezone_name()
+        self.fields["release_at"].help_text = (
+            "Leave empty to make the codes bookable at once. Otherwise they cannot be booked "
+            f"until this date and time, in {zone}, the site's time zone."
+        )
 
 
 class CodeEditForm(CodeRulesForm):

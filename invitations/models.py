@@ -32,6 +32,8 @@ def code_state(
         return "Archived"
     if status == InvitationCode.Status.REVOKED:
         return "Revoked"
+    if status == InvitationCode.Status.SCHEDULED:
+        return "Scheduled"
     if max_uses is not None and uses >= max_uses:
         return "Used"
     if valid_until and valid_until < today:
@@ -86,6 +88,10 @@ class CodeBatch(BatchProgress, models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     generated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # A scheduled release: the batch's codes are made "scheduled" (not bookable) and the
+    # minute job (invitations.services.schedules) makes them active at this time.
+    release_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -95,7 +101,15 @@ class CodeBatch(BatchProgress, models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "code batches"
-        indexes = [models.Index(fields=["prefix", "width"], name="batch_prefix_width")]
+        indexes = [
+            models.Index(fields=["prefix", "width"], name="batch_prefix_width"),
+            # The minute job: batches waiting for their release.
+            models.Index(
+                fields=["release_at"],
+                name="batch_release_due",
+                condition=Q(release_at__isnull=False, released_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Batch {self.pk} – {self.quantity} × {self.price.price_code}"
@@ -105,6 +119,8 @@ class InvitationCode(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         REVOKED = "revoked", "Revoked"
+        # Its batch's release time has not come: not bookable until the release job runs.
+        SCHEDULED = "scheduled", "Scheduled"
 
     # The code is stored normalised; one unique index serves equality and prefix search
     # (varchar_pattern_ops on PostgreSQL), and Django adds no second `_like` index.

@@ -45,6 +45,7 @@ STATUS_FILTERS = {
     "expired": "Expired",
     "not_yet_valid": "Not yet valid",
     "revoked": "Revoked",
+    "scheduled": "Scheduled (not yet released)",
     "archived": "Archived",
     "all": "All, archived included",
 }
@@ -120,6 +121,8 @@ def code_list(
         qs = qs.filter(active, valid_from__gt=today)
     elif status == "revoked":
         qs = qs.filter(status=InvitationCode.Status.REVOKED)
+    elif status == "scheduled":
+        qs = qs.filter(status=InvitationCode.Status.SCHEDULED)
     if price_id:
         qs = qs.filter(price_id=price_id)
     if batch_id:
@@ -172,6 +175,7 @@ def _state_expression(today) -> Case:
     return Case(
         When(is_archived=True, then=Value("Archived")),
         When(status=InvitationCode.Status.REVOKED, then=Value("Revoked")),
+        When(status=InvitationCode.Status.SCHEDULED, then=Value("Scheduled")),
         When(uses__gte=F("max_uses"), then=Value("Used")),
         When(valid_until__lt=today, then=Value("Expired")),
         When(valid_from__gt=today, then=Value("Not yet valid")),
@@ -257,9 +261,15 @@ def code_deletion_refusal(*, code: InvitationCode) -> str | None:
 # --- Participants and their codes --------------------------------------------------------
 
 
+UNUSED_STATUSES = (InvitationCode.Status.ACTIVE, InvitationCode.Status.SCHEDULED)
+
+
 def _unused(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
-    """Codes never used that can still be used: what 'holds an unused code' means."""
-    return codes.filter(status=InvitationCode.Status.ACTIVE, is_archived=False, uses=0).exclude(
+    """Codes never used that can still be used: what 'holds an unused code' means.
+
+    A scheduled code (its batch not yet released) counts: it can be sent ahead of its
+    release, and the page that takes it says from when it can be booked."""
+    return codes.filter(status__in=UNUSED_STATUSES, is_archived=False, uses=0).exclude(
         valid_until__lt=timezone.localdate()
     )
 
@@ -284,7 +294,7 @@ def with_current_code(participants: QuerySet[Participant]) -> QuerySet[Participa
             current.annotate(
                 x_unused_price=Case(
                     When(
-                        Q(status=InvitationCode.Status.ACTIVE, uses=0)
+                        Q(status__in=UNUSED_STATUSES, uses=0)
                         & (Q(valid_until__isnull=True) | Q(valid_until__gte=today)),
                         then=F("price__price_code"),
                     ),

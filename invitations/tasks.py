@@ -43,3 +43,9 @@ def send_booking_confirmation(booking_id: int, set_password_user_id: int | None 
     return services.booking_confirmation_send(
         booking_id=booking_id, set_password_user_id=set_password_user_id
     )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def release_code_batches() -> int:
+    """Every minute: make the codes of batches whose release time has come bookable."""
+    return services.code_batches_release_due()

@@ -43,6 +43,10 @@ from invitations.services.redemption import (
     shared_code_create,
     web_request_hash,
 )
+from invitations.services.schedules import (
+    code_batch_release_update,
+    code_batches_release_due,
+)
 
 __all__ = [
     "PERSON_FIELDS",
@@ -58,6 +62,8 @@ __all__ = [
     "code_archive",
     "code_batch_create",
     "code_batch_generate",
+    "code_batch_release_update",
+    "code_batches_release_due",
     "code_check",
     "code_delete",
     "code_find",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -21,6 +21,7 @@ from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
 from invitations.models import CodeBatch, InvitationCode, join_names
 from invitations.selectors import code_deletion_refusal, existing_code_count
+from invitations.services.schedules import check_release_at
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,12 @@ def code_batch_create(
     allowed_groups: str = "",
     one_per_person: bool = True,
     note: str = "",
+    release_at: datetime | None = None,
 ) -> CodeBatch:
     """Record a batch and generate its codes: in the request when small, else in the background.
+
+    With `release_at` (a future time) the codes cannot be booked until then: they are
+    "scheduled" and the minute job releases them (invitations.services.schedules).
 
     The prefix and width are locked while the guess odds are checked and the batch
     recorded, so two batches started together, for this contract or any other sharing
@@ -125,6 +130,7 @@ def code_batch_create(
             valid_from=valid_from,
             valid_until=valid_until,
         )
+        check_release_at(release_at)
         batch = CodeBatch.objects.create(
             contract=contract,
             price=price,
@@ -138,6 +144,7 @@ def code_batch_create(
             allowed_groups=join_names(allowed_groups),
             one_per_person=one_per_person,
             note=note.strip(),
+            release_at=release_at,
             created_by=actor,
         )
         in_background = quantity > settings.CODE_BATCH_SYNC_LIMIT
@@ -304,7 +311,10 @@ def _row_values(batch: CodeBatch) -> list:
         batch.contract_id,
         batch.price_id,
         batch.pk,
-        InvitationCode.Status.ACTIVE,
+        # Scheduled until the release time; a chunk generated after it goes in active.
+        InvitationCode.Status.SCHEDULED
+        if batch.release_at is not None and batch.release_at > timezone.now()
+        else InvitationCode.Status.ACTIVE,
         batch.max_uses,
         batch.valid_from,
         batch.valid_until,

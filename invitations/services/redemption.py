@@ -44,6 +44,7 @@ from invitations.models import (
     CODE_MAX_LENGTH,
     Booking,
     BookingVoid,
+    CodeBatch,
     InvitationCode,
     RedemptionAttempt,
     join_names,
@@ -262,6 +263,18 @@ def _day(value: date) -> str:
     return date_format(value, "j F Y")
 
 
+def _release_time(code: InvitationCode) -> str:
+    """When a scheduled code's batch is released, in the site's time zone (one query,
+    on the refusal path only)."""
+    at = CodeBatch.objects.filter(pk=code.batch_id).values_list("release_at", flat=True).first()
+    if at is None:
+        return "its release"
+    return (
+        date_format(timezone.localtime(at), "j F Y, H:i")
+        + f" ({timezone.get_current_timezone_name()})"
+    )
+
+
 def code_refusal(code: InvitationCode, *, today: date | None = None) -> RedemptionRefused | None:
     """Why the code itself cannot be booked with now, whoever asks; None when it can."""
     today = today or timezone.localdate()
@@ -275,6 +288,12 @@ def code_refusal(code: InvitationCode, *, today: date | None = None) -> Redempti
         return RedemptionRefused(
             "This code has been withdrawn and can no longer be used.",
             reason=Result.REVOKED,
+            code=code,
+        )
+    if code.status == InvitationCode.Status.SCHEDULED:
+        return RedemptionRefused(
+            f"This code can be used from {_release_time(code)}.",
+            reason=Result.NOT_YET_VALID,
             code=code,
         )
     if code.max_uses is not None and code.uses >= code.max_uses:

@@ -153,6 +153,7 @@ def _export(request: HttpRequest, scope: analytics.Scope, label: str) -> HttpRes
 
 # The contract table's columns: (sort key, heading, numeric).
 CONTRACT_COLUMNS = [
+    # The first column holds the contract, its organisation and status, sortable by each.
     ("contract", "Contract", False),
     ("organisation", "Organisation", False),
     ("status", "Status", False),

@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 760
 FONT = 12
-CHAR_WIDTH = 6.6  # an average character of the 12 px system font, for label widths
+CHAR_WIDTH = 7.2  # a generous average character of the 12 px sans fonts (DejaVu is wide)
 BAR_COLOUR = "#2f5bd3"
 GRID_COLOUR = "#dde3ea"
 AXIS_COLOUR = "#5d6b7a"
@@ -263,7 +263,7 @@ def hbar_chart(
     longest = max((len(label) for label, _ in bars), default=0)
     label_w = min(max(longest * CHAR_WIDTH, 60), width * 0.38)
     values_w = max((len(value_text(v)) for _, v in bars), default=1) * CHAR_WIDTH + 10
-    left, right, above, below = label_w + 12, values_w + 6, 8, 36
+    left, right, above, below = label_w + 16, values_w + 6, 8, 36
     plot_w = width - left - right
     height = above + row_height * max(len(bars), 1) + below
     top = max((v for _, v in bars), default=0) or 1
@@ -314,7 +314,7 @@ def stacked_bar_chart(
     label_w = min(max(longest * CHAR_WIDTH, 50), width * 0.3)
     totals = [sum(values) for _, values in rows]
     total_w = max((len(fmt_number(t)) for t in totals), default=1) * CHAR_WIDTH + 10
-    left, right, above = label_w + 12, total_w + 6, 8
+    left, right, above = label_w + 16, total_w + 6, 8
     plot_w = width - left - right
     legend_y = above + row_height * max(len(rows), 1) + 18
     height = legend_y + 40

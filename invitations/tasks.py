@@ -49,3 +49,9 @@ def send_booking_confirmation(booking_id: int, set_password_user_id: int | None 
 def release_code_batches() -> int:
     """Every minute: make the codes of batches whose release time has come bookable."""
     return services.code_batches_release_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_expired_codes() -> int:
+    """Nightly: hand codes that expired unused to the CRM change feed."""
+    return services.codes_expire_sweep()

@@ -52,3 +52,17 @@ def pass_changed(*, pass_obj: Pass, actor: User, type: str, before: object, afte
         actor=actor,
         data={"from": str(before) if before is not None else None, "to": str(after)},
     )
+
+
+def passes_expired(*, pass_ids: list[int]) -> None:
+    """One 'status changed' event (active → expired) for each pass the sweep expired."""
+    now = timezone.now()
+    PassEvent.objects.bulk_create(
+        PassEvent(
+            pass_obj_id=pk,
+            type=PassEvent.Type.STATUS_CHANGED,
+            data={"from": Pass.Status.ACTIVE, "to": Pass.Status.EXPIRED},
+            created_at=now,
+        )
+        for pk in pass_ids
+    )

@@ -158,6 +158,8 @@ class Pass(models.Model):
         ACTIVE = "active", "Active"
         REDEEMED = "redeemed", "Redeemed"
         CANCELLED = "cancelled", "Cancelled"
+        # Set by the nightly sweep (passes_expire) once `expires_on` has passed unredeemed.
+        EXPIRED = "expired", "Expired"
 
     plan = models.ForeignKey(PassPlan, on_delete=models.PROTECT, related_name="passes")
     batch = models.ForeignKey(

@@ -583,6 +583,8 @@ def _why_not_redeemable(pass_id: int) -> str:
         return "This pass has been redeemed already."
     if current.status == Pass.Status.CANCELLED:
         return "This pass has been cancelled."
+    if current.expires_on is None:
+        return "This pass has expired."
     return f"This pass expired on {current.expires_on:%d %b %Y}."
 
 
@@ -659,11 +661,18 @@ def pass_update(
             if current.status == Pass.Status.REDEEMED or status == Pass.Status.REDEEMED:
                 errors["status"] = "A pass becomes redeemed by being redeemed, and stays so."
             elif status not in Pass.Status.values:
-                errors["status"] = "Choose active or cancelled."
+                errors["status"] = "Choose active, cancelled or expired."
             else:
                 changes.append(("status", PassEvent.Type.STATUS_CHANGED, status))
         if expires_on is not None and expires_on != current.expires_on:
             changes.append(("expires_on", PassEvent.Type.EXPIRY_CHANGED, expires_on))
+            # A pass the sweep expired is usable again when its expiry moves to today or later.
+            if (
+                status is None
+                and current.status == Pass.Status.EXPIRED
+                and expires_on >= timezone.localdate()
+            ):
+                changes.append(("status", PassEvent.Type.STATUS_CHANGED, Pass.Status.ACTIVE))
         if value is not None and value != current.value:
             if current.plan.type == PassPlan.Type.PROMOTION:
                 errors["value"] = "A promotion pass has no value."
@@ -858,3 +867,35 @@ def purchase_event_record(
             # The same event, twice at once: the other one's passes stand.
             transaction.set_rollback(True)
     return PurchaseEvent.objects.get(reference=reference)
+
+
+# --- The nightly expiry sweep ----------------------------------------------------------
+
+EXPIRE_CHUNK = 5_000
+
+
+def passes_expire(*, today: date | None = None) -> int:
+    """Nightly: mark active passes whose `expires_on` has passed as expired; how many.
+
+    Set-based, a chunk at a time (rows locked in primary-key order, so a redemption
+    running meanwhile either wins first or sees the pass expired), with one event per
+    pass. Redemption already refuses a pass past its date; the status makes it visible
+    on the pages and in the API.
+    """
+    today = today or timezone.localdate()
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Pass.objects.select_for_update()
+                .filter(status=Pass.Status.ACTIVE, expires_on__lt=today)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:EXPIRE_CHUNK]
+            )
+            if not ids:
+                break
+            Pass.objects.filter(pk__in=ids).update(status=Pass.Status.EXPIRED)
+            events.passes_expired(pass_ids=ids)
+            total += len(ids)
+    logger.info("Expiry sweep: %s passes expired (before %s)", total, today)
+    return total

@@ -16,3 +16,9 @@ def generate_pass_batch(batch_id: int, actor_id: int | None = None) -> int:
 def send_gift_email(order_id: int) -> bool:
     """Email a bought gift pass to its beneficiary (a new PIN with each attempt)."""
     return services.gift_email_send(order_id=order_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def expire_passes() -> int:
+    """Nightly: mark passes past their expiry date as expired."""
+    return services.passes_expire()

@@ -46,6 +46,7 @@ from invitations.services.redemption import (
 from invitations.services.schedules import (
     code_batch_release_update,
     code_batches_release_due,
+    codes_expire_sweep,
 )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "code_refusal",
     "code_revoke",
     "code_update",
+    "codes_expire_sweep",
     "contract_access_group",
     "has_quota",
     "participant_code_generate",

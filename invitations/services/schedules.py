@@ -1,4 +1,4 @@
-"""Scheduled releases of code batches.
+"""Scheduled releases of code batches, and the nightly expiry sweep of codes.
 
 A batch generated with a release time has its codes written as "scheduled": the booking's
 conditional UPDATE only takes a use from an active code, so a scheduled one cannot be
@@ -14,11 +14,12 @@ see generation._row_values), and only then marked released.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -98,3 +99,36 @@ def code_batch_release_update(
     batch.release_at = release_at
     batch.save(update_fields=["release_at"])
     return batch
+
+
+# How far back the nightly sweep looks for codes that expired: a week of missed nights.
+EXPIRY_CATCH_UP_DAYS = 7
+
+
+def codes_expire_sweep(*, today: date | None = None) -> int:
+    """Nightly: stamp `updated_at` on codes that expired unused since they were last
+    stamped, so the CRM change feed hands them on with their state "Expired"; how many.
+
+    Codes keep status "active": expiry is read from `valid_until` everywhere (the
+    booking's conditional UPDATE, the refusal message, the list filters, the state
+    column, the analytics count, voiding), so a staff member who moves a code's
+    "Valid until" later makes it usable again with nothing to undo. A second status
+    would have to be kept in step with that date by every one of those readers.
+
+    A code counts when it is active, not archived, has a use left, and its last valid
+    day is before `today` but not before its last stamp (so each is stamped once).
+    """
+    today = today or timezone.localdate()
+    stamped = (
+        InvitationCode.objects.filter(
+            status=InvitationCode.Status.ACTIVE,
+            is_archived=False,
+            valid_until__lt=today,
+            valid_until__gte=today - timedelta(days=EXPIRY_CATCH_UP_DAYS),
+            updated_at__date__lte=F("valid_until"),
+        )
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .update(updated_at=Now())
+    )
+    logger.info("Expiry sweep: %s codes expired (before %s)", stamped, today)
+    return stamped

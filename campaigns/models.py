@@ -15,6 +15,14 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+class Purpose(models.TextChoices):
+    """Why a code is sent: the code itself, or a reminder that it expires soon. Each
+    purpose reaches a code's holder once by a channel (the messages' unique index)."""
+
+    CODE = "code", "Code"
+    REMINDER = "reminder", "Reminder"
+
+
 class MessageTemplate(models.Model):
     """A contract's personalised message; placeholders in {braces} (campaigns.templating)."""
 
@@ -51,6 +59,17 @@ class Distribution(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     # Set for a scheduled send; the beat job starts it then.
     send_at = models.DateTimeField(null=True, blank=True)
+    purpose = models.CharField(
+        max_length=10, choices=Purpose.choices, default=Purpose.CODE, db_default=Purpose.CODE
+    )
+    # The reminder rule that made this send (daily job), if any.
+    reminder_rule = models.ForeignKey(
+        "ReminderRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="distributions",
+    )
     total = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,6 +104,9 @@ class Message(models.Model):
         "invitations.InvitationCode", on_delete=models.CASCADE, related_name="messages"
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
+    purpose = models.CharField(
+        max_length=10, choices=Purpose.choices, default=Purpose.CODE, db_default=Purpose.CODE
+    )
     to = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     reason = models.CharField(max_length=300, blank=True)
@@ -95,11 +117,12 @@ class Message(models.Model):
     class Meta:
         ordering = ["pk"]
         constraints = [
-            # Never the same code to the same person twice by the same channel by accident.
+            # Never the same code to the same person twice by the same channel by accident,
+            # and never a second reminder of it either.
             models.UniqueConstraint(
-                fields=["code", "participant", "channel"],
+                fields=["code", "participant", "channel", "purpose"],
                 condition=~Q(status="skipped"),
-                name="message_once_per_code_person_channel",
+                name="message_once_per_code_person_purpose",
             ),
         ]
         indexes = [
@@ -109,6 +132,32 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code_id} → {self.to or self.participant_id}"
+
+
+class ReminderRule(models.Model):
+    """A contract's reminder: `days_before` a code expires, its holder gets `template` once,
+    if the code was sent to them and is still unused (the daily job, services.reminders)."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="reminder_rules")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    days_before = models.PositiveSmallIntegerField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["days_before", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(days_before__gte=1, days_before__lte=365),
+                name="reminder_days_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} {self.days_before} days before expiry"
 
 
 class Alert(models.Model):

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import templating
-from campaigns.models import Channel, Distribution, Message, MessageTemplate
+from campaigns.models import Channel, Distribution, Message, MessageTemplate, Purpose
 from contracts.models import Contract
 from core.notifications import e164
 from invitations.models import InvitationCode, code_state
@@ -119,6 +119,7 @@ def distribution_plan(
     channel: str,
     participant_ids: Iterable[int] | None = None,
     code_ids: Iterable[int] | None = None,
+    purpose: str = Purpose.CODE,
 ) -> Plan:
     """Who would get a message by `channel`, and who would not and why.
 
@@ -127,7 +128,7 @@ def distribution_plan(
     participant of the contract holding an unused code. Skipped with a reason: participants
     who unsubscribed, whose code is no longer usable, who have no email address (or no
     phone number, or one not in E.164 form), and codes already sent to that person by that
-    channel. A handful of queries, whatever the size.
+    channel (for a reminder: codes already reminded). A handful of queries, whatever the size.
     """
     plan = Plan(channel=channel)
     rows: list[tuple] = []
@@ -171,7 +172,7 @@ def distribution_plan(
     already = {
         (code_id, participant_id): earlier[status]
         for code_id, participant_id, status in Message.objects.filter(
-            contract=contract, channel=channel
+            contract=contract, channel=channel, purpose=purpose
         )
         .exclude(status=Message.Status.SKIPPED)
         .values_list("code_id", "participant_id", "status")
@@ -193,8 +194,9 @@ def distribution_plan(
                 valid_until=valid_until,
                 today=today,
             )
-            # "Not yet valid" codes are sent: people may hold them before they open.
-            if shown not in ("Active", "Not yet valid") or uses:
+            # "Not yet valid" and scheduled codes are sent: people may hold them before
+            # they open.
+            if shown not in ("Active", "Not yet valid", "Scheduled") or uses:
                 reason = f"Code is {shown.lower() if shown != 'Active' else 'used'}"
         if not reason:
             reason = already.get((code_id, participant_id), "")

@@ -50,3 +50,9 @@ def count_contract_analytics(contract_id: int) -> None:
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is not None:
         analytics_rollup_refresh(contract=contract)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_reminders() -> int:
+    """Daily: remind holders of unused codes that expire soon (per the contracts' rules)."""
+    return len(services.reminders_send())

@@ -1,8 +1,8 @@
 """Every write of the campaigns app.
 
 `distribution` writes message templates and distributions, sends and resends them, and
-opts participants out; `alerts` finds anomalies in the redemption log, dismisses and
-emails alerts.
+opts participants out; `reminders` keeps reminder rules and sends them daily; `alerts`
+finds anomalies in the redemption log, dismisses and emails alerts.
 """
 
 from campaigns.services.alerts import alert_dismiss, alert_email_send, alerts_detect
@@ -19,6 +19,12 @@ from campaigns.services.distribution import (
     unsubscribe_token,
     unsubscribe_url,
 )
+from campaigns.services.reminders import (
+    reminder_rule_create,
+    reminder_rule_delete,
+    reminder_rule_update,
+    reminders_send,
+)
 
 __all__ = [
     "alert_dismiss",
@@ -29,6 +35,10 @@ __all__ = [
     "distribution_send",
     "distributions_start_due",
     "participant_unsubscribe",
+    "reminder_rule_create",
+    "reminder_rule_delete",
+    "reminder_rule_update",
+    "reminders_send",
     "template_create",
     "template_test_send",
     "template_update",

@@ -35,7 +35,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import selectors, templating
-from campaigns.models import Channel, Distribution, Message, MessageTemplate
+from campaigns.models import (
+    Channel,
+    Distribution,
+    Message,
+    MessageTemplate,
+    Purpose,
+    ReminderRule,
+)
 from contracts.models import Contract, Participant
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
@@ -177,8 +184,13 @@ def distribution_create(
     participant_ids: Iterable[int] | None = None,
     code_ids: Iterable[int] | None = None,
     send_at: datetime | None = None,
+    purpose: str = Purpose.CODE,
+    reminder_rule: ReminderRule | None = None,
 ) -> Distribution:
     """Send `template`'s message to participants, now or at `send_at`.
+
+    `purpose` is CODE for a send of codes, REMINDER for the reminder job's (each purpose
+    reaches a code's holder once by a channel).
 
     Recipients: the participants named, or the codes named, or (neither given) every
     participant holding an unused code; see `selectors.distribution_plan` for who is
@@ -209,6 +221,7 @@ def distribution_create(
             channel=channel,
             participant_ids=participant_ids,
             code_ids=code_ids,
+            purpose=purpose,
         )
         if not plan.sending:
             why = "; ".join(f"{reason}: {n:,}" for reason, n in plan.reasons)
@@ -221,6 +234,8 @@ def distribution_create(
             template=template,
             channel=channel,
             send_at=send_at,
+            purpose=purpose,
+            reminder_rule=reminder_rule,
             total=plan.total,
             skipped=plan.skipped,
             created_by=actor,
@@ -241,6 +256,7 @@ def _message(distribution: Distribution, recipient: selectors.Recipient, now) ->
         participant_id=recipient.participant_id,
         code_id=recipient.code_id,
         channel=distribution.channel,
+        purpose=distribution.purpose,
         to=recipient.to[:254],
         status=Message.Status.SKIPPED if recipient.reason else Message.Status.QUEUED,
         reason=recipient.reason[:300],
@@ -284,10 +300,15 @@ def _insert_messages_postgresql(
     a model instance per row took three quarters of the time of 100,000."""
     table = Message._meta.db_table
     columns = (
-        'distribution_id, contract_id, participant_id, code_id, channel, "to", status, reason, '
-        "attempts, created_at"
+        'distribution_id, contract_id, participant_id, code_id, channel, purpose, "to", status, '
+        "reason, attempts, created_at"
     )
-    constants = [distribution.pk, distribution.contract_id, distribution.channel]
+    constants = [
+        distribution.pk,
+        distribution.contract_id,
+        distribution.channel,
+        distribution.purpose,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE new_messages (participant_id bigint, code_id bigint, "
@@ -302,7 +323,7 @@ def _insert_messages_postgresql(
         cursor.execute(
             f"""
             INSERT INTO {table} ({columns})
-            SELECT %s, %s, participant_id, code_id, %s, "to", {status}, reason, 0, now()
+            SELECT %s, %s, participant_id, code_id, %s, %s, "to", {status}, reason, 0, now()
             FROM new_messages ORDER BY code_id
             ON CONFLICT DO NOTHING
             """,
@@ -313,7 +334,7 @@ def _insert_messages_postgresql(
             cursor.execute(
                 f"""
                 INSERT INTO {table} ({columns})
-                SELECT %s, %s, n.participant_id, n.code_id, %s, n."to", %s, %s, 0, now()
+                SELECT %s, %s, n.participant_id, n.code_id, %s, %s, n."to", %s, %s, 0, now()
                 FROM new_messages n
                 WHERE n.reason = '' AND NOT EXISTS (
                     SELECT 1 FROM {table} m WHERE m.distribution_id = %s

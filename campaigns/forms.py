@@ -106,3 +106,44 @@ class SendCodesForm(forms.Form):
         if data["participant"]:
             return {"participant_ids": data["participant"]}
         return {"code_ids": data["code"]}
+
+
+class BatchReleaseForm(forms.Form):
+    """Move a batch's release to another time (in the site's time zone)."""
+
+    release_at = forms.DateTimeField(
+        label="Release at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={
+            "required": "Enter the date and time to release the codes.",
+            "invalid": "Enter a date and time, like 2026-12-01 09:00.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["release_at"].help_text = f"A date and time in {zone}, the site's time zone."
+
+
+class ReminderRuleForm(forms.Form):
+    """A reminder: which template, how many days before a code expires, and whether on."""
+
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose one of this contract's templates."},
+    )
+    days_before = forms.IntegerField(
+        label="Days before expiry",
+        min_value=1,
+        max_value=365,
+        help_text="Holders of unused codes that were sent to them get the reminder once.",
+        error_messages={"required": "Enter how many days before a code expires."},
+    )
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+    def __init__(self, *args, contract: Contract, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = contract.templates.order_by("name", "pk")

@@ -18,10 +18,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import templating
-from campaigns.models import Channel, Distribution, Message, MessageTemplate, Purpose
+from campaigns.models import (
+    Channel,
+    Distribution,
+    Message,
+    MessageTemplate,
+    Purpose,
+    ReminderRule,
+)
 from contracts.models import Contract
 from core.notifications import e164
-from invitations.models import InvitationCode, code_state
+from invitations.models import CodeBatch, InvitationCode, code_state
 
 # The one rule of "an unused code" (active, not archived, never used, not expired).
 from invitations.selectors import _unused as unused_codes
@@ -353,3 +360,41 @@ def distribution_messages(*, distribution: Distribution, status: str = "") -> Qu
     if status in Message.Status.values:
         qs = qs.filter(status=status)
     return qs.select_related("participant", "code").order_by("pk")
+
+
+# --- schedules -------------------------------------------------------------------------
+
+
+@dataclass
+class Schedules:
+    """What is set to happen on a contract: sends at a time, batch releases, reminders."""
+
+    sends: list[Distribution]
+    releases: list
+    reminders: list
+
+
+def contract_schedules(*, contract: Contract) -> Schedules:
+    """The Schedules section of the Messages tab: sends not started that have a time,
+    batches waiting for their release, and the reminder rules. Three small queries."""
+    return Schedules(
+        sends=list(
+            Distribution.objects.filter(
+                contract=contract, status=Distribution.Status.QUEUED, send_at__isnull=False
+            )
+            .select_related("template", "created_by")
+            .order_by("send_at", "pk")
+        ),
+        releases=list(
+            CodeBatch.objects.filter(
+                contract=contract, release_at__isnull=False, released_at__isnull=True
+            )
+            .select_related("price")
+            .order_by("release_at", "pk")
+        ),
+        reminders=list(
+            ReminderRule.objects.filter(contract=contract)
+            .select_related("template")
+            .order_by("days_before", "pk")
+        ),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import alerts, analytics, distribution
+from campaigns.views import alerts, analytics, distribution, schedules
 
 app_name = "campaigns"
 
@@ -27,6 +27,20 @@ urlpatterns = [
         distribution.distribution_resend,
         name="distribution_resend",
     ),
+    # Schedules on the Messages tab (campaigns/views/schedules.py).
+    path(
+        "distributions/<int:pk>/cancel/",
+        schedules.distribution_cancel,
+        name="distribution_cancel",
+    ),
+    path(
+        "code-batches/<int:pk>/release/",
+        schedules.batch_release_edit,
+        name="batch_release_edit",
+    ),
+    path("contracts/<int:pk>/reminders/new/", schedules.reminder_create, name="reminder_create"),
+    path("reminders/<int:pk>/edit/", schedules.reminder_edit, name="reminder_edit"),
+    path("reminders/<int:pk>/delete/", schedules.reminder_delete, name="reminder_delete"),
     # Analytics (campaigns/views/analytics.py).
     path("contracts/<int:pk>/analytics/", analytics.contract_analytics, name="contract_analytics"),
     path(

@@ -5,9 +5,10 @@ import datetime
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
+from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.models import Alert, Distribution
+from campaigns.models import Alert, Distribution, MessageTemplate
 from contracts.models import ContractPrice
 from core import roles
 from invitations import services
@@ -122,6 +123,11 @@ MATRIX = [
     ("campaigns:template_edit", "message_template", "get", MANAGERS),
     ("campaigns:template_preview", "message_template", "get", EVERYONE),
     ("campaigns:template_test", "message_template", "post", MANAGERS),
+    ("campaigns:distribution_cancel", "distribution", "post", REVIEWERS),
+    ("campaigns:batch_release_edit", "release_batch", "get", MANAGERS),
+    ("campaigns:reminder_create", "contract", "get", MANAGERS),
+    ("campaigns:reminder_edit", "reminder", "get", MANAGERS),
+    ("campaigns:reminder_delete", "reminder", "post", MANAGERS),
     ("campaigns:alert_list", None, "get", EVERYONE),
     ("campaigns:alert_dismiss", "alert", "post", {ADMIN, MANAGER, SUPPORT}),
 ]
@@ -227,6 +233,26 @@ def _campaign(contract_id: int) -> dict:
     return {"message_template": template.pk, "distribution": distribution.pk}
 
 
+def _release_batch(contract_id: int) -> int:
+    """A batch waiting for its release tomorrow."""
+    price = ContractPrice.objects.filter(contract_id=contract_id).first()
+    return services.code_batch_create(
+        actor=None,
+        contract=price.contract,
+        price=price,
+        quantity=1,
+        width=9,
+        release_at=timezone.now() + datetime.timedelta(days=1),
+    ).pk
+
+
+def _reminder(contract_id: int, template_id: int) -> int:
+    template = MessageTemplate.objects.get(pk=template_id)
+    return campaign_services.reminder_rule_create(
+        actor=None, contract=template.contract, template=template, days_before=7
+    ).pk
+
+
 REFERRAL_KEYS = ("program", "tier", "referral", "reward", "referrer_import")
 
 
@@ -239,6 +265,11 @@ def _url(name: str, key: str | None, objects: dict) -> str:
         objects.update(_booking(objects["contract"]))
     if key in ("message_template", "distribution") and key not in objects:
         objects.update(_campaign(objects["contract"]))
+    if key == "release_batch" and key not in objects:
+        objects["release_batch"] = _release_batch(objects["contract"])
+    if key == "reminder" and key not in objects:
+        objects.update(_campaign(objects["contract"]))
+        objects["reminder"] = _reminder(objects["contract"], objects["message_template"])
     if key == "alert" and key not in objects:
         objects.update(_alert(objects["contract"]))
     args = [objects[key]] if key else []

@@ -7,6 +7,7 @@ finds anomalies in the redemption log, dismisses and emails alerts.
 
 from campaigns.services.alerts import alert_dismiss, alert_email_send, alerts_detect
 from campaigns.services.distribution import (
+    distribution_cancel,
     distribution_create,
     distribution_resend,
     distribution_send,
@@ -30,6 +31,7 @@ __all__ = [
     "alert_dismiss",
     "alert_email_send",
     "alerts_detect",
+    "distribution_cancel",
     "distribution_create",
     "distribution_resend",
     "distribution_send",

@@ -655,6 +655,26 @@ def distribution_resend(*, actor: User, distribution: Distribution) -> int:
     return again
 
 
+SEND_CANCELLED = "Send cancelled"
+
+
+@transaction.atomic
+def distribution_cancel(*, actor: User, distribution: Distribution) -> Distribution:
+    """Cancel a send that has not started (a scheduled one, say). Its queued messages are
+    kept as skipped, "Send cancelled", so their codes can be sent again later."""
+    cancelled = Distribution.objects.filter(
+        pk=distribution.pk, status=Distribution.Status.QUEUED
+    ).update(status=Distribution.Status.CANCELLED, finished_at=timezone.now())
+    if not cancelled:
+        raise DomainError("This send has started or ended: it can no longer be cancelled.")
+    dropped = Message.objects.filter(
+        distribution=distribution, status=Message.Status.QUEUED
+    ).update(status=Message.Status.SKIPPED, reason=SEND_CANCELLED)
+    Distribution.objects.filter(pk=distribution.pk).update(skipped=F("skipped") + dropped)
+    distribution.refresh_from_db()
+    return distribution
+
+
 def distributions_start_due(*, now: datetime | None = None) -> int:
     """Every minute: start scheduled sends whose time has come (and a send whose task was
     lost). Claimed with a conditional UPDATE, so two beats start each once."""

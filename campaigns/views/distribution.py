@@ -314,7 +314,8 @@ def _create(request: HttpRequest, contract: Contract, form: SendCodesForm) -> Ht
 
 @staff_permission_required("contracts.view_contract", "campaigns.view_distribution")
 def distribution_list(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Messages tab: the contract's sends with their figures, and its templates."""
+    """The Messages tab: the contract's sends with their figures, its schedules (sends at a
+    time, batch releases, reminders) and its templates."""
     contract = _contract(pk)
     context = paginate(request, selectors.contract_distributions(contract=contract), PAGE_SIZE)
     rows = list(context["page"].object_list)
@@ -328,6 +329,8 @@ def distribution_list(request: HttpRequest, pk: int) -> HttpResponse:
             **context,
             sends=sends,
             templates=selectors.contract_templates(contract=contract),
+            schedules=selectors.contract_schedules(contract=contract),
+            time_zone=timezone.get_current_timezone_name(),
             now=timezone.now(),
         ),
     )

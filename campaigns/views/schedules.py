@@ -1,0 +1,163 @@
+"""Schedules on the Messages tab: cancel a scheduled send, move or bring forward a batch's
+release, and keep the contract's reminder rules. Times are the site's time zone."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.views.decorators.http import require_POST
+
+from campaigns import services
+from campaigns.forms import BatchReleaseForm, ReminderRuleForm
+from campaigns.models import Distribution, ReminderRule
+from contracts.models import Contract
+from core.access import staff_permission_required
+from core.errors import DomainError
+from core.forms import add_service_errors
+from invitations import services as code_services
+from invitations.models import CodeBatch
+
+
+def _schedules_url(contract_id: int) -> str:
+    return reverse("campaigns:distribution_list", args=[contract_id]) + "#schedules"
+
+
+def _when(at) -> str:
+    return date_format(timezone.localtime(at), "j M Y H:i")
+
+
+@require_POST
+@staff_permission_required("campaigns.change_distribution")
+def distribution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    distribution = get_object_or_404(Distribution, pk=pk)
+    try:
+        services.distribution_cancel(actor=request.user, distribution=distribution)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Scheduled send cancelled: nothing was sent.")
+    return redirect(_schedules_url(distribution.contract_id))
+
+
+@staff_permission_required("contracts.view_contract", "invitations.change_codebatch")
+def batch_release_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(CodeBatch.objects.select_related("contract__organisation"), pk=pk)
+    back = _schedules_url(batch.contract_id)
+    if batch.release_at is None or batch.released_at is not None:
+        messages.info(request, f"Batch {batch.pk} has no release waiting.")
+        return redirect(back)
+    initial = {"release_at": timezone.localtime(batch.release_at)}
+    form = BatchReleaseForm(request.POST or None, initial=initial)
+    if request.method == "POST" and "release_now" in request.POST:
+        try:
+            code_services.code_batch_release_update(
+                actor=request.user, batch=batch, release_at=None
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Batch {batch.pk} released: its codes can be booked now.")
+        return redirect(back)
+    if request.method == "POST" and form.is_valid():
+        try:
+            batch = code_services.code_batch_release_update(
+                actor=request.user, batch=batch, release_at=form.cleaned_data["release_at"]
+            )
+        except (ValidationError, DomainError) as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Batch {batch.pk} will be released {_when(batch.release_at)}."
+            )
+            return redirect(back)
+    return render(
+        request,
+        "campaigns/batch_release_form.html",
+        {
+            "form": form,
+            "batch": batch,
+            "title": f"Release of batch {batch.pk}",
+            "cancel_url": back,
+            "contract": batch.contract,
+            "organisation": batch.contract.organisation,
+            "tab": "messages",
+        },
+    )
+
+
+def _rule_page(request, contract: Contract, form, *, title: str) -> HttpResponse:
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": title,
+            "intro": "Holders of unused codes that were sent to them get this template once, "
+            "in the morning, when their code expires within the days given.",
+            "cancel_url": _schedules_url(contract.pk),
+            "submit": "Save",
+            "contract": contract,
+            "organisation": contract.organisation,
+        },
+    )
+
+
+@staff_permission_required("contracts.view_contract", "campaigns.add_reminderrule")
+def reminder_create(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
+    form = ReminderRuleForm(request.POST or None, contract=contract, initial={"days_before": 7})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.reminder_rule_create(
+                actor=request.user,
+                contract=contract,
+                template=data["template"],
+                days_before=data["days_before"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Reminder saved.")
+            return redirect(_schedules_url(contract.pk))
+    return _rule_page(request, contract, form, title="New reminder")
+
+
+def _rule(pk: int) -> ReminderRule:
+    return get_object_or_404(
+        ReminderRule.objects.select_related("contract__organisation", "template"), pk=pk
+    )
+
+
+@staff_permission_required("campaigns.change_reminderrule")
+def reminder_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = _rule(pk)
+    initial = {
+        "template": rule.template_id,
+        "days_before": rule.days_before,
+        "is_active": rule.is_active,
+    }
+    form = ReminderRuleForm(request.POST or None, contract=rule.contract, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reminder_rule_update(actor=request.user, rule=rule, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Reminder saved.")
+            return redirect(_schedules_url(rule.contract_id))
+    return _rule_page(request, rule.contract, form, title="Edit reminder")
+
+
+@require_POST
+@staff_permission_required("campaigns.delete_reminderrule")
+def reminder_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = _rule(pk)
+    services.reminder_rule_delete(actor=request.user, rule=rule)
+    messages.success(request, "Reminder deleted; reminders already sent stay on record.")
+    return redirect(_schedules_url(rule.contract_id))

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from campaigns.models import Channel, MessageTemplate
 from contracts.models import Contract
+from core.forms import DateInput
 
 
 class MessageTemplateForm(forms.Form):
@@ -142,6 +143,27 @@ class ReminderRuleForm(forms.Form):
         help_text="Holders of unused codes that were sent to them get the reminder once.",
         error_messages={"required": "Enter how many days before a code expires."},
     )
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+    def __init__(self, *args, contract: Contract, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = contract.templates.order_by("name", "pk")
+
+
+class WaveForm(forms.Form):
+    """A wave: which template, how many participants a day, from which day, whether on."""
+
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose one of this contract's templates."},
+    )
+    per_day = forms.IntegerField(
+        label="Participants a day",
+        min_value=1,
+        help_text="The next participants in the list who hold an unused code never sent.",
+    )
+    starts_on = forms.DateField(label="Starts on", widget=DateInput())
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
 
     def __init__(self, *args, contract: Contract, **kwargs) -> None:

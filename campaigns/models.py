@@ -62,6 +62,10 @@ class Distribution(models.Model):
     purpose = models.CharField(
         max_length=10, choices=Purpose.choices, default=Purpose.CODE, db_default=Purpose.CODE
     )
+    # The wave that made this send (daily job), if any.
+    wave = models.ForeignKey(
+        "Wave", on_delete=models.SET_NULL, null=True, blank=True, related_name="distributions"
+    )
     # The reminder rule that made this send (daily job), if any.
     reminder_rule = models.ForeignKey(
         "ReminderRule",
@@ -158,6 +162,32 @@ class ReminderRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} {self.days_before} days before expiry"
+
+
+class Wave(models.Model):
+    """Sending a contract's codes in waves: each day, `per_day` more participants (in the
+    order of the participant list) who hold an unused code never sent get `template`."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="waves")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    per_day = models.PositiveIntegerField()
+    starts_on = models.DateField()
+    is_active = models.BooleanField(default=True)
+    # The day the job last sent a wave: claimed with a conditional UPDATE, once a day.
+    last_sent_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["starts_on", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(per_day__gte=1), name="wave_per_day_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template}: {self.per_day} a day from {self.starts_on}"
 
 
 class Alert(models.Model):

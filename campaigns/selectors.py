@@ -25,6 +25,7 @@ from campaigns.models import (
     MessageTemplate,
     Purpose,
     ReminderRule,
+    Wave,
 )
 from contracts.models import Contract
 from core.notifications import e164
@@ -372,11 +373,13 @@ class Schedules:
     sends: list[Distribution]
     releases: list
     reminders: list
+    waves: list
 
 
 def contract_schedules(*, contract: Contract) -> Schedules:
     """The Schedules section of the Messages tab: sends not started that have a time,
-    batches waiting for their release, and the reminder rules. Three small queries."""
+    batches waiting for their release, the reminder rules and the waves. Four small
+    queries."""
     return Schedules(
         sends=list(
             Distribution.objects.filter(
@@ -396,5 +399,10 @@ def contract_schedules(*, contract: Contract) -> Schedules:
             ReminderRule.objects.filter(contract=contract)
             .select_related("template")
             .order_by("days_before", "pk")
+        ),
+        waves=list(
+            Wave.objects.filter(contract=contract)
+            .select_related("template")
+            .order_by("starts_on", "pk")
         ),
     )

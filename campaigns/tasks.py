@@ -56,3 +56,9 @@ def count_contract_analytics(contract_id: int) -> None:
 def send_reminders() -> int:
     """Daily: remind holders of unused codes that expire soon (per the contracts' rules)."""
     return len(services.reminders_send())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_waves() -> int:
+    """Daily: each active wave's next participants get their codes."""
+    return len(services.waves_send())

@@ -41,6 +41,9 @@ urlpatterns = [
     path("contracts/<int:pk>/reminders/new/", schedules.reminder_create, name="reminder_create"),
     path("reminders/<int:pk>/edit/", schedules.reminder_edit, name="reminder_edit"),
     path("reminders/<int:pk>/delete/", schedules.reminder_delete, name="reminder_delete"),
+    path("contracts/<int:pk>/waves/new/", schedules.wave_create, name="wave_create"),
+    path("waves/<int:pk>/edit/", schedules.wave_edit, name="wave_edit"),
+    path("waves/<int:pk>/delete/", schedules.wave_delete, name="wave_delete"),
     # Analytics (campaigns/views/analytics.py).
     path("contracts/<int:pk>/analytics/", analytics.contract_analytics, name="contract_analytics"),
     path(

@@ -128,6 +128,9 @@ MATRIX = [
     ("campaigns:reminder_create", "contract", "get", MANAGERS),
     ("campaigns:reminder_edit", "reminder", "get", MANAGERS),
     ("campaigns:reminder_delete", "reminder", "post", MANAGERS),
+    ("campaigns:wave_create", "contract", "get", MANAGERS),
+    ("campaigns:wave_edit", "wave", "get", MANAGERS),
+    ("campaigns:wave_delete", "wave", "post", MANAGERS),
     ("campaigns:alert_list", None, "get", EVERYONE),
     ("campaigns:alert_dismiss", "alert", "post", {ADMIN, MANAGER, SUPPORT}),
 ]
@@ -253,6 +256,17 @@ def _reminder(contract_id: int, template_id: int) -> int:
     ).pk
 
 
+def _wave(template_id: int) -> int:
+    template = MessageTemplate.objects.get(pk=template_id)
+    return campaign_services.wave_create(
+        actor=None,
+        contract=template.contract,
+        template=template,
+        per_day=10,
+        starts_on=timezone.localdate(),
+    ).pk
+
+
 REFERRAL_KEYS = ("program", "tier", "referral", "reward", "referrer_import")
 
 
@@ -270,6 +284,9 @@ def _url(name: str, key: str | None, objects: dict) -> str:
     if key == "reminder" and key not in objects:
         objects.update(_campaign(objects["contract"]))
         objects["reminder"] = _reminder(objects["contract"], objects["message_template"])
+    if key == "wave" and key not in objects:
+        objects.update(_campaign(objects["contract"]))
+        objects["wave"] = _wave(objects["message_template"])
     if key == "alert" and key not in objects:
         objects.update(_alert(objects["contract"]))
     args = [objects[key]] if key else []

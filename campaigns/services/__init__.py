@@ -1,8 +1,8 @@
 """Every write of the campaigns app.
 
 `distribution` writes message templates and distributions, sends and resends them, and
-opts participants out; `reminders` keeps reminder rules and sends them daily; `alerts`
-finds anomalies in the redemption log, dismisses and emails alerts.
+opts participants out; `reminders` and `waves` keep reminder rules and waves and send
+them daily; `alerts` finds anomalies in the redemption log, dismisses and emails alerts.
 """
 
 from campaigns.services.alerts import alert_dismiss, alert_email_send, alerts_detect
@@ -26,6 +26,7 @@ from campaigns.services.reminders import (
     reminder_rule_update,
     reminders_send,
 )
+from campaigns.services.waves import wave_create, wave_delete, wave_update, waves_send
 
 __all__ = [
     "alert_dismiss",
@@ -47,4 +48,8 @@ __all__ = [
     "unsubscribe_reader",
     "unsubscribe_token",
     "unsubscribe_url",
+    "wave_create",
+    "wave_delete",
+    "wave_update",
+    "waves_send",
 ]

@@ -42,6 +42,7 @@ from campaigns.models import (
     MessageTemplate,
     Purpose,
     ReminderRule,
+    Wave,
 )
 from contracts.models import Contract, Participant
 from core.errors import DomainError
@@ -186,6 +187,7 @@ def distribution_create(
     send_at: datetime | None = None,
     purpose: str = Purpose.CODE,
     reminder_rule: ReminderRule | None = None,
+    wave: Wave | None = None,
 ) -> Distribution:
     """Send `template`'s message to participants, now or at `send_at`.
 
@@ -236,6 +238,7 @@ def distribution_create(
             send_at=send_at,
             purpose=purpose,
             reminder_rule=reminder_rule,
+            wave=wave,
             total=plan.total,
             skipped=plan.skipped,
             created_by=actor,

@@ -1,5 +1,5 @@
 """Schedules on the Messages tab: cancel a scheduled send, move or bring forward a batch's
-release, and keep the contract's reminder rules. Times are the site's time zone."""
+release, and keep the contract's reminder rules and waves. Times are the site's time zone."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from campaigns import services
-from campaigns.forms import BatchReleaseForm, ReminderRuleForm
-from campaigns.models import Distribution, ReminderRule
+from campaigns.forms import BatchReleaseForm, ReminderRuleForm, WaveForm
+from campaigns.models import Distribution, ReminderRule, Wave
 from contracts.models import Contract
 from core.access import staff_permission_required
 from core.errors import DomainError
@@ -161,3 +161,74 @@ def reminder_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.reminder_rule_delete(actor=request.user, rule=rule)
     messages.success(request, "Reminder deleted; reminders already sent stay on record.")
     return redirect(_schedules_url(rule.contract_id))
+
+
+def _wave_page(request, contract: Contract, form, *, title: str) -> HttpResponse:
+    return render(
+        request,
+        "contracts/form.html",
+        {
+            "form": form,
+            "title": title,
+            "intro": "Each morning from the start day, the next participants in the list who "
+            "hold an unused code never sent to them get this template.",
+            "cancel_url": _schedules_url(contract.pk),
+            "submit": "Save",
+            "contract": contract,
+            "organisation": contract.organisation,
+        },
+    )
+
+
+@staff_permission_required("contracts.view_contract", "campaigns.add_wave")
+def wave_create(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
+    initial = {"per_day": 100, "starts_on": timezone.localdate()}
+    form = WaveForm(request.POST or None, contract=contract, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        data.pop("is_active")
+        try:
+            services.wave_create(actor=request.user, contract=contract, **data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Wave saved.")
+            return redirect(_schedules_url(contract.pk))
+    return _wave_page(request, contract, form, title="New wave")
+
+
+def _wave(pk: int) -> Wave:
+    return get_object_or_404(
+        Wave.objects.select_related("contract__organisation", "template"), pk=pk
+    )
+
+
+@staff_permission_required("campaigns.change_wave")
+def wave_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    wave = _wave(pk)
+    initial = {
+        "template": wave.template_id,
+        "per_day": wave.per_day,
+        "starts_on": wave.starts_on,
+        "is_active": wave.is_active,
+    }
+    form = WaveForm(request.POST or None, contract=wave.contract, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.wave_update(actor=request.user, wave=wave, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Wave saved.")
+            return redirect(_schedules_url(wave.contract_id))
+    return _wave_page(request, wave.contract, form, title="Edit wave")
+
+
+@require_POST
+@staff_permission_required("campaigns.delete_wave")
+def wave_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    wave = _wave(pk)
+    services.wave_delete(actor=request.user, wave=wave)
+    messages.success(request, "Wave deleted; codes already sent stay on record.")
+    return redirect(_schedules_url(wave.contract_id))

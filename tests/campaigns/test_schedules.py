@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Distribution, Message, ReminderRule
+from campaigns.models import Distribution, Message, ReminderRule, Wave
 from core import roles
 from invitations import services as code_services
 from invitations.models import CodeBatch, InvitationCode
@@ -155,3 +155,29 @@ def test_a_reminder_with_bad_days_is_refused_on_the_form(manager_client, contrac
     assert response.status_code == 200
     assert "Ensure this value is greater than or equal to 1." in response.content.decode()
     assert not ReminderRule.objects.exists()
+
+
+def test_staff_add_edit_pause_and_delete_a_wave(manager_client, contract, template):
+    create = reverse("campaigns:wave_create", args=[contract.pk])
+    today = timezone.localdate().isoformat()
+    data = {"template": template.pk, "per_day": 50, "starts_on": today}
+    assert manager_client.post(create, data).status_code == 302
+    wave = Wave.objects.get()
+    assert (wave.per_day, wave.is_active) == (50, True)
+    manager_client.post(reverse("campaigns:wave_edit", args=[wave.pk]), data | {"per_day": 20})
+    wave.refresh_from_db()
+    assert (wave.per_day, wave.is_active) == (20, False)
+    page = messages_tab(manager_client, contract)
+    assert "New Wave" in page and "Paused" in page
+    manager_client.post(reverse("campaigns:wave_delete", args=[wave.pk]))
+    assert not Wave.objects.exists()
+
+
+def test_a_wave_starting_in_the_past_is_refused_on_the_form(manager_client, contract, template):
+    create = reverse("campaigns:wave_create", args=[contract.pk])
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    response = manager_client.post(
+        create, {"template": template.pk, "per_day": 5, "starts_on": yesterday}
+    )
+    assert response.status_code == 200
+    assert "This day has passed" in response.content.decode()

@@ -30,7 +30,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -697,6 +697,23 @@ def distributions_start_due(*, now: datetime | None = None) -> int:
             if claimed:
                 started += 1
                 _enqueue_on_commit(pk)
+    # A send whose task gave up (its retries spent while the mail server was down) or was
+    # never handed to the broker: queued messages, nothing sent for a while. Sending again
+    # only takes what is still queued, row by row under SKIP LOCKED.
+    stuck = (
+        Distribution.objects.filter(status=Distribution.Status.SENDING, created_at__lte=lost)
+        .filter(
+            Exists(
+                Message.objects.filter(distribution=OuterRef("pk"), status=Message.Status.QUEUED)
+            )
+        )
+        .exclude(Exists(Message.objects.filter(distribution=OuterRef("pk"), sent_at__gt=lost)))
+        .exclude(pk__in=due)
+        .values_list("pk", flat=True)[:100]
+    )
+    for pk in stuck:
+        started += 1
+        _enqueue_on_commit(pk)
     return started
 
 

@@ -307,13 +307,15 @@ def _row_values(batch: CodeBatch) -> list:
     """What every code of a batch shares, in the column order of the inserts below:
     contract, price, batch, status, max uses, valid from, valid until, created at, and the
     code rules: allowed regions, allowed groups, one booking per person."""
+    # Read for every chunk: staff may move the release while a large batch generates.
+    release_at = CodeBatch.objects.filter(pk=batch.pk).values_list("release_at", flat=True).first()
     values = [
         batch.contract_id,
         batch.price_id,
         batch.pk,
         # Scheduled until the release time; a chunk generated after it goes in active.
         InvitationCode.Status.SCHEDULED
-        if batch.release_at is not None and batch.release_at > timezone.now()
+        if release_at is not None and release_at > timezone.now()
         else InvitationCode.Status.ACTIVE,
         batch.max_uses,
         batch.valid_from,

@@ -96,6 +96,13 @@ def code_batch_release_update(
         logger.info("Batch %s released by hand: %s codes", batch.pk, released)
         return batch
     check_release_at(release_at)
+    if batch.release_at <= timezone.now():
+        # The job may have released codes already (a batch still generating keeps
+        # released_at empty): moving the time would not take them back.
+        raise DomainError(
+            f"Batch {batch.pk} reached its release time and its codes can be booked; "
+            "the release can no longer be moved."
+        )
     batch.release_at = release_at
     batch.save(update_fields=["release_at"])
     return batch

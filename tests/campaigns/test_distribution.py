@@ -549,6 +549,21 @@ def test_a_send_whose_task_was_lost_is_started_by_the_minute_job(contract, holde
     assert distribution.status == "sending"  # claimed: its task is queued
 
 
+def test_a_send_left_sending_with_queued_messages_is_taken_up_again(
+    contract, holder, django_capture_on_commit_callbacks
+):
+    distribution = services.distribution_create(
+        actor=None, contract=contract, template=email_template(contract)
+    )  # its task gave up (retries spent) after the send was claimed: nothing went out
+    Distribution.objects.filter(pk=distribution.pk).update(status="sending")
+    later = timezone.now() + timedelta(seconds=distribution_module.LOST_AFTER_SECONDS + 1)
+    assert services.distributions_start_due(now=timezone.now()) == 0  # not yet: may be running
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.distributions_start_due(now=later) == 1
+    distribution.refresh_from_db()
+    assert (distribution.status, len(mail.outbox)) == ("done", 1)
+
+
 def test_the_minute_job_is_scheduled_by_a_migration():
     from django_celery_beat.models import PeriodicTask
 

@@ -204,3 +204,23 @@ def test_generate_codes_shows_the_release_field_with_the_time_zone(manager_clien
     page = manager_client.get(reverse("invitations:code_generate", args=[price.contract.pk]))
     content = page.content.decode()
     assert "Release at" in content and settings.TIME_ZONE in content
+
+
+def test_a_release_that_came_cannot_be_moved_later(batch, later):
+    CodeBatch.objects.filter(pk=batch.pk).update(status=CodeBatch.Status.RUNNING)
+    services.code_batches_release_due(now=later)  # still generating: released_at stays empty
+    CodeBatch.objects.filter(pk=batch.pk).update(release_at=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(DomainError, match="can no longer be moved"):
+        services.code_batch_release_update(
+            actor=None, batch=batch, release_at=timezone.now() + timedelta(days=7)
+        )
+
+
+def test_each_chunk_reads_the_release_time_staff_set_meanwhile(batch):
+    from invitations.services.generation import _row_values
+
+    stale = CodeBatch.objects.get(pk=batch.pk)  # what a long generation task holds
+    CodeBatch.objects.filter(pk=batch.pk).update(release_at=timezone.now() + timedelta(days=7))
+    assert InvitationCode.Status.SCHEDULED in _row_values(stale)
+    CodeBatch.objects.filter(pk=batch.pk).update(release_at=timezone.now() - timedelta(seconds=1))
+    assert InvitationCode.Status.ACTIVE in _row_values(stale)

@@ -894,7 +894,9 @@ def passes_expire(*, today: date | None = None) -> int:
             )
             if not ids:
                 break
-            Pass.objects.filter(pk__in=ids).update(status=Pass.Status.EXPIRED)
+            Pass.objects.filter(pk__in=ids, status=Pass.Status.ACTIVE).update(
+                status=Pass.Status.EXPIRED
+            )
             events.passes_expired(pass_ids=ids)
             total += len(ids)
     logger.info("Expiry sweep: %s passes expired (before %s)", total, today)

@@ -690,7 +690,15 @@ def _quota_refusal(contract: Contract, code: InvitationCode) -> RedemptionRefuse
     """
     if not has_quota(contract):
         return None
-    Contract.objects.select_for_update(no_key=True).filter(pk=contract.pk).exists()
+    # The limits as they are now, read with the lock: staff may have just changed them.
+    limits = (
+        Contract.objects.select_for_update(no_key=True)
+        .filter(pk=contract.pk)
+        .values("max_bookings", "max_bookings_per_day", "budget_cap")
+        .first()
+    )
+    for name, value in (limits or {}).items():
+        setattr(contract, name, value)
     return quota_refusal(contract, code)
 
 

@@ -112,3 +112,15 @@ def test_a_contract_without_quotas_takes_no_lock_and_counts_nothing(
     with django_assert_num_queries(0):
         assert not services.has_quota(code.contract)
         assert services.quota_refusal(code.contract, code) is None
+
+
+def test_a_quota_lowered_while_a_booking_is_on_its_way_is_the_one_that_counts(price):
+    from invitations.services import redemption
+
+    limit(price.contract, max_bookings=5)
+    book(InvitationCodeFactory(price=price), 1)
+    code = InvitationCodeFactory(price=price)
+    found = services.code_find(code.code)  # the booking has read the contract: 5 places
+    limit(price.contract, max_bookings=1)  # staff lower it meanwhile
+    refusal = redemption._quota_refusal(found.contract, found)
+    assert refusal is not None and refusal.message == "All places on this offer are taken."

@@ -236,11 +236,12 @@ def _organisations(
     known = {o.external_id: o for o in Organisation.objects.filter(external_id__in=wanted)}
     found = []
     for index, item in enumerate(items):
-        named = item.get("organisation") or "" if item is not None else ""
+        if item is None:  # not an object: _normalised reported it already
+            found.append(None)
+            continue
+        named = item.get("organisation") or ""
         organisation = None
-        if item is None:
-            pass
-        elif not named and within is not None:
+        if not named and within is not None:
             organisation = within
         elif not named:
             message = "Name the organisation (its external id): this token is for every one."

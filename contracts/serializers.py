@@ -98,7 +98,7 @@ class OrganisationsUpsertOutput(_Counts):
 
 
 class ContractResult(OrganisationResult):
-    pass
+    """The same fields for a contract; its own name in the API schema."""
 
 
 class ContractsUpsertOutput(_Counts):

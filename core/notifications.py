@@ -18,12 +18,16 @@ import json
 import logging
 import re
 import sys
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib import error, request
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+# A redirect is not an acceptance: the same opener as webhooks, which follows none.
+from core.webhooks import no_redirects
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +57,12 @@ class SMS:
     body: str
 
 
-class BaseSMSBackend:
-    """Send one text message; raise SMSError when it was not accepted."""
+class BaseSMSBackend(ABC):
+    """What an SMS backend is: one method that sends a message."""
 
+    @abstractmethod
     def send_sms(self, to: str, body: str) -> None:
-        raise NotImplementedError
+        """Send one text message; raise SMSError when it was not accepted."""
 
 
 class ConsoleSMSBackend(BaseSMSBackend):
@@ -78,16 +83,6 @@ class LocmemSMSBackend(BaseSMSBackend):
 
     def send_sms(self, to: str, body: str) -> None:
         sms_outbox.append(SMS(to=to, body=body))
-
-
-class _NoRedirects(request.HTTPRedirectHandler):
-    """A redirect is not an acceptance: urllib would repeat the POST elsewhere as a GET."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = request.build_opener(_NoRedirects)
 
 
 class HttpSMSBackend(BaseSMSBackend):
@@ -113,7 +108,7 @@ class HttpSMSBackend(BaseSMSBackend):
             self.url, data=json.dumps(payload).encode(), headers=headers, method="POST"
         )
         try:
-            with _opener.open(req, timeout=self.timeout) as response:
+            with no_redirects.open(req, timeout=self.timeout) as response:
                 status = response.status
         except error.HTTPError as exc:
             raise SMSError(f"The SMS provider answered HTTP {exc.code} {exc.reason}") from exc

@@ -74,11 +74,9 @@ def webhook_event_send(
                 next_attempt_at=now,
             )
         )
-    WebhookDelivery.objects.bulk_create(deliveries)
-    for delivery in WebhookDelivery.objects.filter(
-        event_id__in=[d.event_id for d in deliveries]
-    ).values_list("pk", flat=True):
-        _enqueue_on_commit(delivery)
+    # PostgreSQL and SQLite both return the new primary keys from a bulk insert.
+    for delivery in WebhookDelivery.objects.bulk_create(deliveries):
+        _enqueue_on_commit(delivery.pk)
     return deliveries
 
 
@@ -151,7 +149,7 @@ class _NoRedirects(request.HTTPRedirectHandler):
         return None
 
 
-_opener = request.build_opener(_NoRedirects)
+no_redirects = request.build_opener(_NoRedirects)
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
@@ -165,7 +163,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     try:
-        with _opener.open(
+        with no_redirects.open(
             request.Request(delivery.endpoint.url, data=body, headers=headers, method="POST"),
             timeout=settings.WEBHOOK_TIMEOUT,
         ) as response:

@@ -463,7 +463,7 @@ class _SmsSender:
         self.backend.send_sms(to, body)
 
     def close(self) -> None:
-        pass
+        """An SMS backend holds no connection: nothing to close."""
 
 
 def _reason(exc: Exception) -> str:

@@ -684,7 +684,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"{}")
 
     def log_message(self, *args):
-        pass
+        """Keep the test output quiet."""
 
 
 @pytest.fixture

@@ -66,8 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # keep the test output quiet
-        pass
+    def log_message(self, format: str, *args) -> None:
+        """Keep the test output quiet."""
 
 
 class LocalSite(ThreadingHTTPServer):

@@ -23,6 +23,8 @@ import segno
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 
+from core import placeholders
+
 PLACEHOLDERS = {
     "first_name": "the participant's first name",
     "last_name": "the participant's last name",
@@ -58,17 +60,7 @@ SMS = "sms"
 
 def unknown_placeholders(text: str) -> list[str]:
     """The {names} in `text` that are not placeholders; raises ValueError on broken braces."""
-    names = []
-    for _, name, spec, conversion in string.Formatter().parse(text or ""):
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            names.append(name or "{}")
-    return names
-
-
-def _braced(names) -> str:
-    return ", ".join("{" + n + "}" for n in dict.fromkeys(names))
+    return placeholders.unknown(text, PLACEHOLDERS)
 
 
 def check(text: str, *, channel: str = EMAIL, subject: bool = False) -> None:
@@ -85,7 +77,8 @@ def check(text: str, *, channel: str = EMAIL, subject: bool = False) -> None:
     if unknown:
         plural = "s" if len(set(unknown)) > 1 else ""
         raise ValidationError(
-            f"Unknown placeholder{plural} {_braced(unknown)}. Known: {_braced(PLACEHOLDERS)}.",
+            f"Unknown placeholder{plural} {placeholders.braced(unknown)}. "
+            f"Known: {placeholders.braced(PLACEHOLDERS)}.",
             code="unknown_placeholder",
         )
     images = [
@@ -94,7 +87,8 @@ def check(text: str, *, channel: str = EMAIL, subject: bool = False) -> None:
     if images and (channel == SMS or subject):
         where = "a subject line" if subject else "a text message"
         raise ValidationError(
-            f"{_braced(images)} is an image and cannot go in {where}: use {{link}} instead.",
+            f"{placeholders.braced(images)} is an image and cannot go in {where}: "
+            "use {link} instead.",
             code="image_placeholder",
         )
 

@@ -6,9 +6,9 @@ A placeholder that is not known is refused when the program is saved, by name.
 
 from __future__ import annotations
 
-import string
-
 from django.core.exceptions import ValidationError
+
+from core import placeholders
 
 PLACEHOLDERS = {
     "name": "the referrer's name",
@@ -60,13 +60,7 @@ SAMPLE = {
 
 def unknown_placeholders(text: str) -> list[str]:
     """The {names} in `text` that are not placeholders; raises on broken braces."""
-    names = []
-    for _, name, spec, conversion in string.Formatter().parse(text):
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            names.append(name or "{}")
-    return names
+    return placeholders.unknown(text, PLACEHOLDERS)
 
 
 def check_templates(fields: dict[str, str]) -> None:
@@ -79,11 +73,9 @@ def check_templates(fields: dict[str, str]) -> None:
             errors[field] = "A brace is not closed: write {{ and }} for a literal brace."
             continue
         if unknown:
-            names = ", ".join("{" + n + "}" for n in dict.fromkeys(unknown))
+            names = placeholders.braced(unknown)
             errors[field] = (
-                f"Unknown placeholder {names}. Known: "
-                + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                + "."
+                f"Unknown placeholder {names}. Known: " + placeholders.braced(PLACEHOLDERS) + "."
             )
     if errors:
         raise ValidationError(errors)

@@ -88,9 +88,15 @@ class ReferrerStatus:
         return int(100 * self.referrer.successful / self.next_tier.threshold)
 
 
-def referrer_status(*, referrer: Referrer, with_rewards: bool = False) -> ReferrerStatus:
-    """What the status page shows: counts, rewards, and what the next reward needs."""
-    tiers = list(RewardTier.objects.filter(program_id=referrer.program_id))
+def referrer_status(
+    *, referrer: Referrer, with_rewards: bool = False, tiers: list[RewardTier] | None = None
+) -> ReferrerStatus:
+    """What the status page shows: counts, rewards, and what the next reward needs.
+
+    `tiers`: the program's tiers when the caller has them (many referrers of one program).
+    """
+    if tiers is None:
+        tiers = list(RewardTier.objects.filter(program_id=referrer.program_id))
     status = ReferrerStatus(referrer=referrer, tiers=tiers)
     for tier in tiers:  # ordered by threshold
         if tier.threshold > referrer.successful:

@@ -90,15 +90,25 @@ def batch_release_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _rule_page(request, contract: Contract, form, *, title: str) -> HttpResponse:
+RULE_INTRO = (
+    "Holders of unused codes that were sent to them get this template once, in the morning, "
+    "when their code expires within the days given."
+)
+WAVE_INTRO = (
+    "Each morning from the start day, the next participants in the list who hold an unused "
+    "code never sent to them get this template."
+)
+
+
+def _form_page(request, contract: Contract, form, *, title: str, intro: str) -> HttpResponse:
+    """A reminder rule's or a wave's form, on the shared form page."""
     return render(
         request,
         "contracts/form.html",
         {
             "form": form,
             "title": title,
-            "intro": "Holders of unused codes that were sent to them get this template once, "
-            "in the morning, when their code expires within the days given.",
+            "intro": intro,
             "cancel_url": _schedules_url(contract.pk),
             "submit": "Save",
             "contract": contract,
@@ -125,7 +135,7 @@ def reminder_create(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Reminder saved.")
             return redirect(_schedules_url(contract.pk))
-    return _rule_page(request, contract, form, title="New reminder")
+    return _form_page(request, contract, form, title="New reminder", intro=RULE_INTRO)
 
 
 def _rule(pk: int) -> ReminderRule:
@@ -151,7 +161,7 @@ def reminder_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Reminder saved.")
             return redirect(_schedules_url(rule.contract_id))
-    return _rule_page(request, rule.contract, form, title="Edit reminder")
+    return _form_page(request, rule.contract, form, title="Edit reminder", intro=RULE_INTRO)
 
 
 @require_POST
@@ -161,23 +171,6 @@ def reminder_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.reminder_rule_delete(actor=request.user, rule=rule)
     messages.success(request, "Reminder deleted; reminders already sent stay on record.")
     return redirect(_schedules_url(rule.contract_id))
-
-
-def _wave_page(request, contract: Contract, form, *, title: str) -> HttpResponse:
-    return render(
-        request,
-        "contracts/form.html",
-        {
-            "form": form,
-            "title": title,
-            "intro": "Each morning from the start day, the next participants in the list who "
-            "hold an unused code never sent to them get this template.",
-            "cancel_url": _schedules_url(contract.pk),
-            "submit": "Save",
-            "contract": contract,
-            "organisation": contract.organisation,
-        },
-    )
 
 
 @staff_permission_required("contracts.view_contract", "campaigns.add_wave")
@@ -195,7 +188,7 @@ def wave_create(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Wave saved.")
             return redirect(_schedules_url(contract.pk))
-    return _wave_page(request, contract, form, title="New wave")
+    return _form_page(request, contract, form, title="New wave", intro=WAVE_INTRO)
 
 
 def _wave(pk: int) -> Wave:
@@ -222,7 +215,7 @@ def wave_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Wave saved.")
             return redirect(_schedules_url(wave.contract_id))
-    return _wave_page(request, wave.contract, form, title="Edit wave")
+    return _form_page(request, wave.contract, form, title="Edit wave", intro=WAVE_INTRO)
 
 
 @require_POST

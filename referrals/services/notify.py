@@ -71,8 +71,8 @@ def email_later(kind: str, referrer_id: int, *, about_id: int | None = None) -> 
     )
 
 
-def values_for(referrer: Referrer) -> dict[str, str]:
-    status = selectors.referrer_status(referrer=referrer)
+def values_for(referrer: Referrer, *, tiers: list | None = None) -> dict[str, str]:
+    status = selectors.referrer_status(referrer=referrer, tiers=tiers)
     return {
         "name": referrer.name,
         "company": referrer.company,
@@ -84,7 +84,9 @@ def values_for(referrer: Referrer) -> dict[str, str]:
     }
 
 
-def message_for(kind: str, referrer: Referrer, about_id: int | None = None) -> EmailMessage:
+def message_for(
+    kind: str, referrer: Referrer, about_id: int | None = None, *, tiers: list | None = None
+) -> EmailMessage:
     """The email of `kind` for a referrer, ready to send."""
     program = referrer.program
     if kind == "confirm":
@@ -95,7 +97,7 @@ def message_for(kind: str, referrer: Referrer, about_id: int | None = None) -> E
             f"  {link}\n\nIf you did not sign up, ignore this email; nothing happens.\n"
         )
         return EmailMessage(subject, body, to=[referrer.email])
-    values = values_for(referrer)
+    values = values_for(referrer, tiers=tiers)
     to = referrer.email
     if kind == "referral" and about_id:
         referral = Referral.objects.filter(pk=about_id).select_related("referred").first()
@@ -139,8 +141,15 @@ def welcome_emails_send(*, referrer_ids: list[int]) -> int:
     """Welcome emails for many referrers (an import) over one connection."""
     connection = get_connection()
     sent = 0
-    referrers = Referrer.objects.select_related("program").filter(pk__in=referrer_ids)
+    tiers: dict[int, list] = {}  # per program, read once rather than per email
     for chunk_start in range(0, len(referrer_ids), 500):
-        chunk = referrers.filter(pk__in=referrer_ids[chunk_start : chunk_start + 500])
-        sent += connection.send_messages([message_for("welcome", r) for r in chunk]) or 0
+        chunk = Referrer.objects.select_related("program").filter(
+            pk__in=referrer_ids[chunk_start : chunk_start + 500]
+        )
+        messages = []
+        for referrer in chunk:
+            if referrer.program_id not in tiers:
+                tiers[referrer.program_id] = list(referrer.program.tiers.all())
+            messages.append(message_for("welcome", referrer, tiers=tiers[referrer.program_id]))
+        sent += connection.send_messages(messages) or 0
     return sent

@@ -589,14 +589,17 @@ def _send_chunk(distribution, compiled, values, links, sender, size: int) -> int
             if out:  # unsubscribed after the send was confirmed
                 opted_out.append(pk)
                 continue
-            filled = values.values(
-                first_name=first,
-                last_name=last,
-                code=label or code,
-                price_id=price_id,
-                valid_until=valid_until,
-            )
+            # Everything about one message inside its try: an error escaping the loop would
+            # roll back the marks of the messages already sent in this chunk (they would go
+            # out again) and leave the chunk queued until the stuck-send pickup.
             try:
+                filled = values.values(
+                    first_name=first,
+                    last_name=last,
+                    code=label or code,
+                    price_id=price_id,
+                    valid_until=valid_until,
+                )
                 if distribution.channel == Channel.EMAIL:
                     leave = links.url(participant_id)
                     rendered = compiled.render(

@@ -429,6 +429,28 @@ def test_an_email_backend_failing_mid_send_fails_only_that_message(
     assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.com", "cy@example.com"]
 
 
+def test_a_value_that_cannot_be_made_fails_only_that_message_with_its_reason(
+    three, monkeypatch, django_capture_on_commit_callbacks
+):
+    make = selectors.ValueMaker.values
+
+    def values(self, **fields):
+        if fields["first_name"] == "Bo":
+            raise ValueError("day is out of range for month")
+        return make(self, **fields)
+
+    monkeypatch.setattr(selectors.ValueMaker, "values", values)
+    distribution = send(django_capture_on_commit_callbacks, three, email_template(three))
+
+    assert statuses(distribution) == {
+        "Ann": ("sent", ""),
+        "Bo": ("failed", "ValueError: day is out of range for month"),
+        "Cy": ("sent", ""),
+    }
+    assert distribution.status == "done"
+    assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.com", "cy@example.com"]
+
+
 def test_failed_messages_are_resent_and_nobody_gets_theirs_twice(
     three, settings, django_capture_on_commit_callbacks
 ):

@@ -5,8 +5,11 @@ grouped query (GROUP BY … HAVING) that starts from the log's last ALERT_WINDOW
 only what happened just now is looked at, however long the log; the day's figures are then
 read for those few addresses, participants or contracts only, through indexes (migration
 campaigns 0004 adds the log's two). What it finds is upserted: one Alert per kind, key and
-day, whose count and last_seen follow it as it grows. A dismissed alert that grows past the
-count it had re-opens.
+day, whose count and last_seen follow it as it grows. A dismissed alert re-opens when it
+grows materially: past the count it had for most kinds (an address or a participant is
+only found again when it crosses its threshold again in the window), and for a spike,
+whose count is every booking of the contract that day, only when the day's bookings reach
+the next multiple of the spike's threshold (Finding.step).
 
 The checks:
 - failed_burst: ALERT_FAILED_BURST refused attempts from one address within the window;
@@ -30,6 +33,7 @@ A new alert on a contract with `alert_emails` is emailed to the managers after c
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -104,6 +108,14 @@ class Finding:
     contract_id: int | None
     count: int
     details: dict = field(default_factory=dict)
+    # Growth that re-opens a dismissed alert is counted in steps of this many.
+    step: int = 1
+
+    @property
+    def level(self) -> int:
+        """The last step the count reached: a dismissed alert whose count was below it
+        opens again. The count itself for a step of 1 (any growth)."""
+        return self.count // self.step * self.step
 
 
 def alerts_detect(*, now: datetime | None = None) -> list[Alert]:
@@ -139,7 +151,8 @@ def alerts_detect(*, now: datetime | None = None) -> list[Alert]:
 
 
 def alert_dismiss(*, actor: AbstractBaseUser | None, alert: Alert) -> Alert:
-    """Mark an open alert as looked at. It re-opens by itself if it grows past its count."""
+    """Mark an open alert as looked at. It re-opens by itself if it grows materially (see
+    the module's docstring)."""
     Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN).update(
         status=Alert.Status.DISMISSED
     )
@@ -345,6 +358,9 @@ def _spikes(scan: Scan) -> list[Finding]:
         average = baselines[row["contract"]] / SPIKE_BASELINE_DAYS
         if row["today"] < settings.ALERT_SPIKE_FACTOR * average:
             continue
+        # A spike's count grows with every booking of the contract: once dismissed, it
+        # opens again only when the day reaches another multiple of its threshold.
+        threshold = max(settings.ALERT_SPIKE_MIN, math.ceil(settings.ALERT_SPIKE_FACTOR * average))
         findings.append(
             Finding(
                 kind=Kind.SPIKE,
@@ -357,6 +373,7 @@ def _spikes(scan: Scan) -> list[Finding]:
                     "baseline_days": SPIKE_BASELINE_DAYS,
                     "whole_contract": True,
                 },
+                step=threshold,
             )
         )
     return findings
@@ -464,11 +481,12 @@ def _upsert(findings: list[Finding], scan: Scan) -> tuple[list[int], list[int]]:
         alert.details = details
         alert.last_seen = scan.now
         # Evaluated by the database on the row as it is, whatever staff did meanwhile: a
-        # dismissed alert opens again only when it has grown past the count it had.
+        # dismissed alert opens again only when it has grown past the count it had (for a
+        # spike: to a step its count had not reached).
         alert.status = Case(
             When(
                 status=Alert.Status.DISMISSED,
-                count__lt=finding.count,
+                count__lt=finding.level,
                 then=Value(Alert.Status.OPEN),
             ),
             default=F("status"),

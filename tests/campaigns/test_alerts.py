@@ -403,6 +403,45 @@ def test_a_dismissed_alert_stays_dismissed_until_it_grows_past_its_count():
     assert reopened.count == 16
 
 
+def test_a_dismissed_spike_stays_dismissed_as_bookings_go_on_and_reopens_at_twice_the_threshold():
+    spiking = _spike_contract(per_day=10, today=30)  # the threshold: 3 x 10 a day
+    price = spiking.prices.get()
+    (alert,) = services.alerts_detect(now=NOW)
+    services.alert_dismiss(actor=None, alert=alert)
+
+    booking(price=price, at=NOW + MINUTE, address="")
+    (seen,) = services.alerts_detect(now=NOW + 2 * MINUTE)
+    assert seen.pk == alert.pk and seen.count == 31
+    assert seen.status == Alert.Status.DISMISSED
+
+    bookings_per_day(27, price=price, day=NOW + 3 * MINUTE)
+    booking(price=price, at=NOW + 4 * MINUTE, address="")
+    (still,) = services.alerts_detect(now=NOW + 5 * MINUTE)
+    assert still.count == 59 and still.status == Alert.Status.DISMISSED
+
+    booking(price=price, at=NOW + 6 * MINUTE, address="")
+    (reopened,) = services.alerts_detect(now=NOW + 7 * MINUTE)
+    assert reopened.pk == alert.pk and reopened.count == 60
+    assert reopened.status == Alert.Status.OPEN
+
+
+def test_a_dismissed_spike_without_history_reopens_at_twice_the_minimum():
+    price = ContractPriceFactory()
+    bookings_per_day(19, price=price, day=NOW - 60 * MINUTE)
+    booking(price=price, at=NOW - MINUTE, address="")
+    (alert,) = services.alerts_detect(now=NOW)
+    services.alert_dismiss(actor=None, alert=alert)
+
+    bookings_per_day(18, price=price, day=NOW + MINUTE)
+    booking(price=price, at=NOW + 2 * MINUTE, address="")
+    (still,) = services.alerts_detect(now=NOW + 3 * MINUTE)
+    assert still.count == 39 and still.status == Alert.Status.DISMISSED
+
+    booking(price=price, at=NOW + 4 * MINUTE, address="")
+    (reopened,) = services.alerts_detect(now=NOW + 5 * MINUTE)
+    assert reopened.count == 40 and reopened.status == Alert.Status.OPEN
+
+
 # --- Emails to the managers ------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 from django import forms
-from django.utils import timezone
 
 from campaigns.models import Channel, MessageTemplate
 from contracts.models import Contract
 from core.forms import DateInput
+from core.timezones import zone_phrase
 
 
 class MessageTemplateForm(forms.Form):
@@ -94,10 +94,9 @@ class SendCodesForm(forms.Form):
             )
         self.fields["recipients"].choices = choices
         self.fields["recipients"].initial = choices[0][0]
-        zone = timezone.get_current_timezone_name()
         self.fields[
             "send_at"
-        ].help_text = f"Leave empty to send now. A date and time in {zone}, the site's time zone."
+        ].help_text = f"Leave empty to send now. A date and time in {zone_phrase()}."
 
     def recipient_ids(self) -> dict:
         """The ids to hand to the plan: participants, codes, or neither (all holders)."""
@@ -110,7 +109,7 @@ class SendCodesForm(forms.Form):
 
 
 class BatchReleaseForm(forms.Form):
-    """Move a batch's release to another time (in the site's time zone)."""
+    """Move a batch's release to another time (read in the user's time zone)."""
 
     release_at = forms.DateTimeField(
         label="Release at",
@@ -124,8 +123,7 @@ class BatchReleaseForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        zone = timezone.get_current_timezone_name()
-        self.fields["release_at"].help_text = f"A date and time in {zone}, the site's time zone."
+        self.fields["release_at"].help_text = f"A date and time in {zone_phrase()}."
 
 
 class ReminderRuleForm(forms.Form):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("staff/", include("passes.staff_urls")),
     path("staff/", include("referrals.urls")),
     path("staff/", include("campaigns.urls")),
+    path("staff/", include("core.urls")),
     path("", include("passes.urls")),
     path("", include("invitations.register_urls")),
     path("", include("referrals.public_urls")),

@@ -9,13 +9,13 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from contracts import selectors
 from contracts.models import Contract, ContractPrice, Organisation, Participant, Product
 from core.codes import MAX_WIDTH, MIN_WIDTH, CodeError, normalise_prefix
 from core.errors import refuse_if
 from core.models import WebhookEndpoint
+from core.timezones import site_today
 
 User = AbstractBaseUser | None
 
@@ -489,7 +489,7 @@ def _participant_values(contract: Contract, exclude_pk: int | None, **fields) ->
         if not values[field]
     }
     born = values["date_of_birth"]
-    if born and born > timezone.localdate():
+    if born and born > site_today():
         errors["date_of_birth"] = "The date of birth is in the future."
     reference = values["external_reference"]
     if reference:

@@ -1,4 +1,4 @@
-"""Admin pieces shared by the apps, and the webhook endpoints and delivery log."""
+"""Shared admin pieces, the webhook endpoints and delivery log, and users' preferences."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from core import webhooks
 from core.errors import DomainError
-from core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from core.models import UserPreference, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from core.pagination import EstimatedCountPaginator
 
 
@@ -270,3 +270,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{busy} were being sent right now and were left alone.", messages.WARNING
             )
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "time_zone"]
+    search_fields = ["user__username", "user__email", "time_zone"]
+    autocomplete_fields = ["user"]

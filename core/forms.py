@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from core.errors import DomainError
+from core.timezones import site_zone, zone_names
 
 
 class DateInput(forms.DateInput):
@@ -26,3 +27,19 @@ def add_service_errors(form: forms.Form, exc: ValidationError | DomainError) -> 
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Every time on the staff pages is shown in it, and the times you type are "
+        "read in it. Days (validity dates, quotas per day, analytics) stay the site's.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [
+            ("", f"The site's time zone ({site_zone().key})"),
+            *((name, name.replace("_", " ")) for name in zone_names()),
+        ]

@@ -1,4 +1,4 @@
-"""Signed outbound webhooks, shared by every domain that announces events.
+"""What every domain shares: signed outbound webhooks, and each user's preferences.
 
 An endpoint is a URL with its own secret; a delivery is one event for one endpoint; an
 attempt is one HTTP request of a delivery. Deliveries and attempts are kept: they are
@@ -94,3 +94,16 @@ class WebhookAttempt(models.Model):
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class UserPreference(models.Model):
+    """A staff member's own settings; a user without a row has the defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    # An IANA zone name, e.g. "Europe/Paris"; empty means the site's TIME_ZONE.
+    time_zone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"

@@ -3,11 +3,11 @@ import secrets
 from django import forms
 from django.conf import settings
 from django.core import signing
-from django.utils import timezone
 
 from contracts.forms import WIDTH_CHOICES
 from contracts.models import Contract
 from core.forms import DateInput
+from core.timezones import zone_phrase
 from invitations.models import InvitationCode
 
 
@@ -105,10 +105,9 @@ class GenerateCodesForm(CodeRulesForm):
         self.fields["price"].queryset = prices
         if len(prices) == 1 and not self.is_bound:
             self.initial["price"] = prices[0].pk
-        zone = timezone.get_current_timezone_name()
         self.fields["release_at"].help_text = (
             "Leave empty to make the codes bookable at once. Otherwise they cannot be booked "
-            f"until this date and time, in {zone}, the site's time zone."
+            f"until this date and time, in {zone_phrase()}."
         )
 
 
@@ -138,6 +137,13 @@ class CodeEditForm(CodeRulesForm):
         )
         super().__init__(*args, **kwargs)
         self.fields["price"].queryset = code.contract.prices.select_related("product")
+        if code.status != InvitationCode.Status.SCHEDULED:
+            # A code becomes scheduled only through its batch's release time.
+            self.fields["status"].choices = [
+                choice
+                for choice in InvitationCode.Status.choices
+                if choice[0] != InvitationCode.Status.SCHEDULED
+            ]
 
 
 class SharedCodeForm(CodeRulesForm):

@@ -17,12 +17,12 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils import timezone
 
 from contracts.models import Contract, Participant
 from contracts.services import PARTICIPANT_FIELDS
 from core import codes as codelib
 from core import csvio
+from core.timezones import site_today
 from invitations import selectors
 from invitations.resources import BY_FIELD, COLUMNS, KEY_TO_COLUMN, header_key
 
@@ -371,7 +371,7 @@ class _RowChecker:
             except ValueError as exc:
                 self.issue(row, "date_of_birth", born, str(exc))
             else:
-                if values["date_of_birth"] > timezone.localdate():
+                if values["date_of_birth"] > site_today():
                     self.issue(row, "date_of_birth", born, "The date of birth is in the future.")
         reference = values["external_reference"]
         if reference:

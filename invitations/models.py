@@ -13,6 +13,7 @@ from contracts.models import Contract, ContractPrice, Participant
 from core.codes import MAX_PREFIX_LENGTH, MAX_WIDTH
 from core.money import amount_field, currency_field
 from core.progress import BatchProgress
+from core.timezones import site_today
 
 CODE_MAX_LENGTH = MAX_PREFIX_LENGTH + MAX_WIDTH
 
@@ -236,7 +237,7 @@ class InvitationCode(models.Model):
             max_uses=self.max_uses,
             valid_from=self.valid_from,
             valid_until=self.valid_until,
-            today=timezone.localdate(),
+            today=site_today(),
         )
 
     @property

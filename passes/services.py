@@ -20,6 +20,7 @@ from core import pins, throttle
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
 from core.money import CURRENCIES, DEFAULT_CURRENCY
+from core.timezones import site_today
 from passes import events, selectors
 from passes.models import (
     GiftOrder,
@@ -109,7 +110,7 @@ def _plan_values(**fields) -> dict:
     for name in ("valid_days", "funds_valid_days"):
         if values[name] is not None and not 1 <= values[name] <= 36_500:
             errors[name] = "Give a number of days between 1 and 36,500."
-    if values["valid_until"] and values["valid_until"] < timezone.localdate():
+    if values["valid_until"] and values["valid_until"] < site_today():
         errors["valid_until"] = "This date has passed."
     if fmt == PassPlan.Format.PRINTED:
         quantity = values["quantity"]
@@ -305,7 +306,7 @@ def _generate_chunk(batch: PassBatch, plan: PassPlan, wanted: int) -> dict[str, 
     """Insert `wanted` passes; return their codes with their PINs (clear, for the PDF)."""
     issued: dict[str, str] = {}
     attempts = 0
-    expires = _expiry(plan, timezone.localdate())
+    expires = _expiry(plan, site_today())
     while len(issued) < wanted:
         attempts += 1
         if attempts > 50:
@@ -402,7 +403,7 @@ def _create_pass(
                     pin_hash=pins.pin_hash(pin) if pin else "",
                     value=value,
                     currency=plan.currency,
-                    expires_on=_expiry(plan, timezone.localdate()),
+                    expires_on=_expiry(plan, site_today()),
                     contact=contact,
                 )
             break
@@ -481,7 +482,7 @@ def pass_redeem(
     if plan.type == PassPlan.Type.PROMOTION:
         return _activate_offer(found, plan, contact)
     with transaction.atomic():
-        today = timezone.localdate()
+        today = site_today()
         won = (
             Pass.objects.filter(pk=found.pk, status=Pass.Status.ACTIVE)
             .exclude(expires_on__lt=today)
@@ -516,7 +517,7 @@ def _activate_offer(found: Pass, plan: PassPlan, contact) -> PassRedemption | Of
     universal = plan.code_mode == "universal"
     try:
         with transaction.atomic():
-            today = timezone.localdate()
+            today = site_today()
             current = Pass.objects.filter(pk=found.pk, status=Pass.Status.ACTIVE).exclude(
                 expires_on__lt=today
             )
@@ -616,9 +617,7 @@ def _fulfil(found: Pass, plan: PassPlan, contact: AbstractBaseUser | None) -> Pa
         description=f"{plan.get_type_display()} pass {found.code}",
         idempotency_key=f"pass:{found.pk}",
         expires_on=(
-            timezone.localdate() + timedelta(days=plan.funds_valid_days)
-            if plan.funds_valid_days
-            else None
+            site_today() + timedelta(days=plan.funds_valid_days) if plan.funds_valid_days else None
         ),
     )
     return PassRedemption.objects.create(pass_obj=found, contact=contact, wallet_transaction=credit)
@@ -670,7 +669,7 @@ def pass_update(
             if (
                 status is None
                 and current.status == Pass.Status.EXPIRED
-                and expires_on >= timezone.localdate()
+                and expires_on >= site_today()
             ):
                 changes.append(("status", PassEvent.Type.STATUS_CHANGED, Pass.Status.ACTIVE))
         if value is not None and value != current.value:
@@ -882,7 +881,7 @@ def passes_expire(*, today: date | None = None) -> int:
     pass. Redemption already refuses a pass past its date; the status makes it visible
     on the pages and in the API.
     """
-    today = today or timezone.localdate()
+    today = today or site_today()
     total = 0
     while True:
         with transaction.atomic():

@@ -37,6 +37,7 @@ REVIEWERS = {ADMIN, MANAGER, SUPPORT}
 
 # (url name, the object its URL names, method, roles allowed)
 MATRIX = [
+    ("core:time_zone", None, "get", EVERYONE),
     ("contracts:organisation_list", None, "get", EVERYONE),
     ("contracts:organisation_create", None, "get", MANAGERS),
     ("contracts:organisation_detail", "organisation", "get", EVERYONE),
@@ -332,7 +333,14 @@ def test_the_matrix_covers_every_staff_url():
     resolver = get_resolver()
     names = {
         f"{namespace}:{name}"
-        for namespace in ("contracts", "invitations", "pass_plans", "referrals", "campaigns")
+        for namespace in (
+            "core",
+            "contracts",
+            "invitations",
+            "pass_plans",
+            "referrals",
+            "campaigns",
+        )
         for name in resolver.namespace_dict[namespace][1].reverse_dict
         if isinstance(name, str)
     }

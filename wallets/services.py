@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.money import format_money
+from core.timezones import site_today
 from wallets.models import MAIN, Wallet, WalletBalance, WalletTransaction
 
 User = AbstractBaseUser | None
@@ -237,7 +238,7 @@ def wallet_expire_funds(*, today: date | None = None) -> list[WalletTransaction]
     expiries), when that is above zero. Each such amount leaves by an "expiry" row, the
     idempotency key naming the balance and the day: run twice, nothing more is taken.
     """
-    today = today or timezone.localdate()
+    today = today or site_today()
     expired = (
         WalletTransaction.objects.filter(kind=WalletTransaction.Kind.CREDIT, expires_on__lt=today)
         .values("wallet_id", "balance")

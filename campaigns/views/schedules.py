@@ -1,5 +1,6 @@
 """Schedules on the Messages tab: cancel a scheduled send, move or bring forward a batch's
-release, and keep the contract's reminder rules and waves. Times are the site's time zone."""
+release, and keep the contract's reminder rules and waves. Times are read and shown in the
+user's time zone (core.timezones)."""
 
 from __future__ import annotations
 

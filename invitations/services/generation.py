@@ -412,6 +412,11 @@ def code_update(
         errors["valid_until"] = "“Valid until” must be on or after “valid from”."
     if status not in InvitationCode.Status.values:
         errors["status"] = "Choose a status."
+    elif status == InvitationCode.Status.SCHEDULED != code.status:
+        errors["status"] = (
+            "A code is scheduled only by its batch's release time: nothing would release it. "
+            "Choose Revoked to stop it being booked."
+        )
     if errors:
         raise ValidationError(errors)
     code.price = price

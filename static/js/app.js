@@ -103,4 +103,18 @@
       }
     });
   });
+
+  // Time zone page: offer the browser's own zone when the list has it.
+  var hint = document.querySelector("[data-browser-zone]");
+  var select = document.getElementById("id_time_zone");
+  var browserZone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (hint && select && browserZone && select.value !== browserZone &&
+      select.querySelector('option[value="' + browserZone + '"]')) {
+    hint.querySelector("[data-browser-zone-name]").textContent = browserZone.replace(/_/g, " ");
+    hint.hidden = false;
+    hint.querySelector("[data-use-browser-zone]").addEventListener("click", function () {
+      select.value = browserZone;
+      select.focus();
+    });
+  }
 })();

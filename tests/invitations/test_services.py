@@ -279,3 +279,21 @@ def test_other_database_errors_are_not_retried(price, monkeypatch):
     monkeypatch.setattr(services, "_generate_chunk_once", broken)
     with pytest.raises(OperationalError):
         services.code_batch_generate(batch_id=_new_batch(price, 5).pk)
+
+
+def test_an_active_code_cannot_be_made_scheduled_by_hand(price):
+    """Only a batch's release time schedules codes; by hand nothing would release one."""
+    code = _code(price)
+    with pytest.raises(ValidationError) as excinfo:
+        services.code_update(
+            actor=None,
+            code=code,
+            price=price,
+            max_uses=1,
+            valid_from=None,
+            valid_until=None,
+            status="scheduled",
+        )
+    assert "nothing would release it" in str(excinfo.value.error_dict["status"])
+    code.refresh_from_db()
+    assert code.status == "active"

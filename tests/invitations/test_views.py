@@ -220,6 +220,17 @@ def test_editing_a_code_changes_it_and_shows_its_history(manager_client, price):
     assert "max uses 4" in detail.content.decode()
 
 
+def test_the_edit_form_offers_scheduled_only_to_a_code_still_waiting_for_its_release(
+    manager_client, price
+):
+    _generate(price, quantity=1)
+    code = InvitationCode.objects.get()
+    url = reverse("invitations:code_edit", args=[code.pk])
+    assert 'value="scheduled"' not in manager_client.get(url).content.decode()
+    InvitationCode.objects.filter(pk=code.pk).update(status="scheduled")
+    assert 'value="scheduled" selected' in manager_client.get(url).content.decode()
+
+
 def test_a_background_batch_shows_a_progress_bar(manager_client, price, settings):
     settings.CODE_BATCH_SYNC_LIMIT = 10
     batch = CodeBatch.objects.create(contract=price.contract, price=price, quantity=40, width=8)

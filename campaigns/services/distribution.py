@@ -130,10 +130,27 @@ def template_update(
     body: str,
 ) -> MessageTemplate:
     """Change a template. Sends already made keep what they sent; queued or scheduled ones
-    send the new text."""
-    for field, value in _clean_template(
-        channel=channel, name=name, subject=subject, body=body
-    ).items():
+    send the new text.
+
+    The channel cannot change while a send of the template still has messages queued:
+    they are addressed for the old channel (an email address, a phone number), and the new
+    text may hold what that channel cannot carry ({qr} in a text message), which would
+    leave the send stuck. Once those sends are done or cancelled, it can.
+    """
+    cleaned = _clean_template(channel=channel, name=name, subject=subject, body=body)
+    if cleaned["channel"] != template.channel and (
+        Message.objects.filter(distribution__template=template, status=Message.Status.QUEUED)
+        .exclude(distribution__status=Distribution.Status.CANCELLED)
+        .exists()
+    ):
+        by = "text message" if template.channel == Channel.SMS else "email"
+        raise ValidationError(
+            {
+                "channel": f"A send of this template is waiting (scheduled or sending) by {by}: "
+                "cancel it or let it finish before changing the channel."
+            }
+        )
+    for field, value in cleaned.items():
         setattr(template, field, value)
     _save_template(template, ["name", "channel", "subject", "body", "updated_at"])
     return template

@@ -362,6 +362,53 @@ def test_a_template_saved_with_a_bad_placeholder_cannot_be_sent(contract, holder
         services.distribution_create(actor=None, contract=contract, template=template)
 
 
+def test_a_template_with_a_send_waiting_keeps_its_channel_until_the_send_is_done(
+    contract, holder, django_capture_on_commit_callbacks
+):
+    template = sms_template(contract)
+    at = timezone.now() + timedelta(hours=1)
+    distribution = send(django_capture_on_commit_callbacks, contract, template, send_at=at)
+
+    with pytest.raises(ValidationError) as caught:
+        services.template_update(
+            actor=None,
+            template=template,
+            name="Text",
+            channel="email",
+            subject="Your code",
+            body="Scan this: {qr}",
+        )
+    assert caught.value.message_dict == {
+        "channel": [
+            "A send of this template is waiting (scheduled or sending) by text message: "
+            "cancel it or let it finish before changing the channel."
+        ]
+    }
+    template.refresh_from_db()
+    assert template.channel == "sms"
+    # The text may still change; the waiting send carries the new one, by its channel.
+    services.template_update(
+        actor=None, template=template, name="Text", channel="sms", body="New {code}"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.distributions_start_due(now=at + timedelta(seconds=1))
+    distribution.refresh_from_db()
+    assert distribution.status == "done"
+    assert [m.body for m in notifications.sms_outbox] == [f"New {code_of(holder).code}"]
+
+
+def test_a_template_whose_sends_are_done_may_change_channel(
+    contract, holder, django_capture_on_commit_callbacks
+):
+    template = sms_template(contract)
+    send(django_capture_on_commit_callbacks, contract, template)
+    services.template_update(
+        actor=None, template=template, name="Text", channel="email", subject="S", body="{qr}"
+    )
+    template.refresh_from_db()
+    assert (template.channel, template.body) == ("email", "{qr}")
+
+
 def test_a_test_email_goes_to_the_staff_members_own_address_with_a_real_participants_values(
     contract, holder
 ):
@@ -676,6 +723,9 @@ def test_an_altered_unsubscribe_link_is_refused(client, holder):
         ("+1234567", None),  # 7 digits: too short
         ("+1234567890123456", None),  # 16 digits: too long
         ("+44 7700 9001a3", None),
+        # "(0)": the trunk prefix for callers at home; kept, it makes another number.
+        ("+44 (0)7700 900123", None),
+        ("+44(0)20 7946 0018", None),
         ("", None),
     ],
 )

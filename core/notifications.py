@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # What people write inside a number to make it readable; dropped before the check.
 _SEPARATORS = re.compile(r"[\s().\-/]")
+# "+44 (0)20 …": the trunk prefix a caller inside the country dials. Dropping only the
+# brackets would keep the 0 and make another number; whether to drop the 0 too differs
+# by country (Italy keeps it), so such a number is not guessed at either.
+_TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
 
 
 class SMSError(Exception):
@@ -45,8 +49,10 @@ def e164(number: str) -> str | None:
     """The number in E.164 form (`+4915112345678`), or None when it is not one.
 
     Spaces, hyphens, dots, slashes and brackets are dropped first (`+49 151 1234-5678`);
-    a number without its `+` and country code is not guessed at.
+    a number without its `+` and country code, or with a trunk `(0)`, is not guessed at.
     """
+    if _TRUNK_ZERO.search(number or ""):
+        return None
     compact = _SEPARATORS.sub("", number or "")
     return compact if _E164.fullmatch(compact) else None
 

@@ -3,7 +3,8 @@
 Each day the job takes, for each active wave that has started, the next `per_day`
 participants of the contract (by their place in the participant list, i.e. id) who hold
 an unused code never sent to them by the wave's channel, can be reached by it and have
-not unsubscribed, and sends them the wave's template with `distribution_create`. The day
+not unsubscribed, and sends them that code with the wave's template through
+`distribution_create`. The day
 is claimed first with a conditional UPDATE of `last_sent_on`, so a job run twice, or by
 two beats, sends one wave a day. A wave with nobody left sends nothing.
 """
@@ -16,10 +17,11 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from campaigns.models import Channel, Distribution, Message, MessageTemplate, Purpose, Wave
+from campaigns.selectors import _address as recipient_address
 from campaigns.selectors import unused_codes
 from campaigns.services.distribution import distribution_create
 from contracts.models import Contract
@@ -96,8 +98,17 @@ def wave_delete(*, actor: User, wave: Wave) -> None:
     Wave.objects.filter(pk=wave.pk).delete()
 
 
-def wave_next_participant_ids(*, wave: Wave) -> list[int]:
-    """The next `per_day` participants the wave would send to, in the list's order."""
+def wave_next_code_ids(*, wave: Wave) -> list[int]:
+    """The codes the wave sends next: one each for the next `per_day` participants in the
+    list's order who have not unsubscribed, can be reached by its channel and hold an
+    unused code never sent to them by it, that code (their newest such).
+
+    The codes are named, not the participants: a send to participants takes each one's
+    newest unused code, which may be one already sent to them while an older one never
+    was; and someone the send would skip (an SMS number not in E.164 form, which only
+    Python reads) is passed over here, so that the same people are not picked, skipped
+    and picked again every day while the rest of the list waits.
+    """
     channel = wave.template.channel
     sent = Message.objects.filter(
         participant_id=OuterRef("participant_id"),
@@ -108,13 +119,24 @@ def wave_next_participant_ids(*, wave: Wave) -> list[int]:
     waiting = unused_codes(
         InvitationCode.objects.filter(contract_id=wave.contract_id, participant__isnull=False)
     ).exclude(Exists(sent))
+    newest = waiting.filter(participant_id=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     reachable = Q(email__gt="") if channel == Channel.EMAIL else Q(phone__gt="")
-    return list(
+    candidates = (
         wave.contract.participants.filter(reachable, opted_out_at__isnull=True)
-        .filter(Exists(waiting.filter(participant_id=OuterRef("pk"))))
+        .annotate(x_code=Subquery(newest))
+        .filter(x_code__isnull=False)
         .order_by("pk")
-        .values_list("pk", flat=True)[: wave.per_day]
+        .values_list("email", "phone", "x_code")
     )
+    picked: list[int] = []
+    for email, phone, code_id in candidates.iterator(chunk_size=2_000):
+        _, unreachable = recipient_address(channel, email, phone)
+        if unreachable:
+            continue
+        picked.append(code_id)
+        if len(picked) >= wave.per_day:
+            break
+    return picked
 
 
 def waves_send(*, today: date | None = None) -> list[Distribution]:
@@ -133,7 +155,7 @@ def waves_send(*, today: date | None = None) -> list[Distribution]:
             )
             if not claimed:
                 continue
-            ids = wave_next_participant_ids(wave=wave)
+            ids = wave_next_code_ids(wave=wave)
             if not ids:
                 logger.info("Wave %s: nobody left to send to", wave.pk)
                 continue
@@ -143,7 +165,7 @@ def waves_send(*, today: date | None = None) -> list[Distribution]:
                         actor=None,
                         contract=wave.contract,
                         template=wave.template,
-                        participant_ids=ids,
+                        code_ids=ids,
                         wave=wave,
                     )
             except DomainError as exc:

@@ -12,7 +12,8 @@ from django_celery_beat.models import PeriodicTask
 from campaigns import services
 from campaigns.models import Distribution, Wave
 from campaigns.tasks import send_waves
-from tests.campaigns.test_distribution import email_template
+from core import notifications
+from tests.campaigns.test_distribution import email_template, sms_template
 from tests.factories import InvitationCodeFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +23,10 @@ pytestmark = pytest.mark.django_db
 def _quick(settings):
     settings.CAMPAIGN_SEND_RATE = 0
     settings.SITE_URL = "https://vouchers.example.com"
+    settings.SMS_BACKEND = "core.notifications.LocmemSMSBackend"
+    notifications.sms_outbox.clear()
+    yield
+    notifications.sms_outbox.clear()
 
 
 @pytest.fixture
@@ -98,6 +103,45 @@ def test_a_wave_waits_for_its_start_and_a_paused_wave_sends_nothing(
         is_active=False,
     )
     assert run(django_capture_on_commit_callbacks, today + timedelta(days=1)) == []
+
+
+def test_a_participant_whose_newest_code_was_sent_gets_the_older_code_never_sent(
+    contract, price, people, wave, today, django_capture_on_commit_callbacks
+):
+    # p0 and p1 were given a second code, sent to them by hand; their first is unsent.
+    for person in people[:2]:
+        InvitationCodeFactory(price=price, participant=person)
+        services.distribution_create(
+            actor=None, contract=contract, template=wave.template, participant_ids=[person.pk]
+        )
+    mail.outbox.clear()
+    first_codes = {p.email: p.invitation_codes.order_by("pk").first().code for p in people[:2]}
+
+    [day_one] = run(django_capture_on_commit_callbacks, today)
+    assert day_one.skipped == 0
+    assert recipients() == ["p0@x.org", "p1@x.org"]
+    for message in mail.outbox:
+        assert first_codes[message.to[0]] in message.body
+    run(django_capture_on_commit_callbacks, today + timedelta(days=1))
+    assert recipients()[2:] == ["p2@x.org", "p3@x.org"]
+
+
+def test_a_participant_the_wave_could_not_reach_does_not_hold_up_the_next_ones(
+    contract, price, today, django_capture_on_commit_callbacks
+):
+    for name, phone in [("Bo", "0170 1234567"), ("Cy", "+447700900124"), ("Di", "+447700900125")]:
+        person = ParticipantFactory(contract=contract, first_name=name, phone=phone)
+        InvitationCodeFactory(price=price, participant=person)
+    services.wave_create(
+        actor=None, contract=contract, template=sms_template(contract), per_day=1, starts_on=today
+    )
+
+    [day_one] = run(django_capture_on_commit_callbacks, today)
+    [day_two] = run(django_capture_on_commit_callbacks, today + timedelta(days=1))
+
+    assert [sms.to for sms in notifications.sms_outbox] == ["+447700900124", "+447700900125"]
+    assert day_one.skipped == day_two.skipped == 0
+    assert run(django_capture_on_commit_callbacks, today + timedelta(days=2)) == []
 
 
 @pytest.mark.parametrize(

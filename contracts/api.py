@@ -35,11 +35,14 @@ ERRORS = {
 }
 
 
-def _per_item(value) -> list[tuple[int, dict]] | None:
+def _per_item(value) -> list[tuple[int, dict | list]] | None:
     """Errors of `items` by item, if they are: {index: errors} (DRF 3.15 and later) or a
-    list with an entry per item; None when they are about the list itself."""
+    list with an entry per item; None when they are about the list itself.
+
+    An item's errors are a dict by field, or a list about the item as a whole (a null
+    item: "This field may not be null.")."""
     pairs = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
-    if pairs and all(isinstance(i, int) and isinstance(e, dict) for i, e in pairs):
+    if pairs and all(isinstance(i, int) and isinstance(e, dict | list) for i, e in pairs):
         return pairs
     return None
 
@@ -53,6 +56,9 @@ def _flatten(errors: dict) -> list[dict]:
         per_item = _per_item(value) if name == "items" else None
         if per_item is not None:
             for index, item in per_item:
+                if isinstance(item, list):
+                    found += [(index, "item", message) for message in item]
+                    continue
                 for field, messages in item.items():
                     field = "item" if field == whole else field
                     found += [(index, field, message) for message in messages]

@@ -320,6 +320,23 @@ def test_a_malformed_item_is_reported_by_index_and_field(everything):
     assert not Organisation.objects.exists()
 
 
+def test_a_null_or_non_object_item_is_reported_by_its_index(everything):
+    items = [{"external_id": "org-1", "name": "Fine", "code": "FINE"}, None, 7]
+    response = everything.post(ORGANISATIONS, {"items": items}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"] == "Nothing was written: 2 items have errors."
+    assert body["errors"] == [
+        {"index": 1, "field": "item", "message": "This field may not be null."},
+        {
+            "index": 2,
+            "field": "item",
+            "message": "Invalid data. Expected a dictionary, but got int.",
+        },
+    ]
+    assert not Organisation.objects.exists()
+
+
 def test_a_batch_is_at_most_500_items_and_not_empty(everything):
     items = [{"external_id": f"o{i}", "name": "X", "code": f"C{i}"} for i in range(501)]
     response = everything.post(ORGANISATIONS, {"items": items}, format="json")

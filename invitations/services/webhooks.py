@@ -6,13 +6,15 @@ from contracts import webhooks
 from contracts.models import Contract
 from invitations.models import Booking, InvitationCode
 
+CODE_FIELDS = ("code", "label", "status", "uses", "max_uses", "valid_from", "valid_until")
 
-def code_data(code: InvitationCode, *, uses: int | None = None) -> dict:
+
+def code_data(code: InvitationCode) -> dict:
     return {
         "id": code.pk,
         "code": code.display,
         "status": code.status,
-        "uses": code.uses if uses is None else uses,
+        "uses": code.uses,
         "max_uses": code.max_uses,
         "valid_from": code.valid_from.isoformat() if code.valid_from else None,
         "valid_until": code.valid_until.isoformat() if code.valid_until else None,
@@ -62,8 +64,11 @@ def booking_created_announce(*, booking: Booking, code: InvitationCode) -> None:
     endpoints = webhooks.organisation_endpoints(organisation_id=contract.organisation_id)
     if not endpoints:
         return
-    # The booking's UPDATE took a use; `code` was read before it.
-    data = _envelope(contract, booking, code_data(code, uses=code.uses + 1))
+    # `code` was read before the booking's UPDATE took its use, and other bookings of a
+    # shared code may have taken theirs in between: read the row again. Our UPDATE holds
+    # its lock until the commit, so this is the state the event reports as committed.
+    current = InvitationCode.objects.only(*CODE_FIELDS).get(pk=code.pk)
+    data = _envelope(contract, booking, code_data(current))
     webhooks.organisation_announce(
         endpoints=endpoints, events={webhooks.CODE_REDEEMED: data, webhooks.BOOKING_CREATED: data}
     )

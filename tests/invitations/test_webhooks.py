@@ -5,11 +5,13 @@ import json
 
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from core import webhooks
 from core.models import WebhookDelivery, WebhookEndpoint
 from invitations import services
-from invitations.services import Client, Details, RedemptionRefused
+from invitations.models import InvitationCode
+from invitations.services import Client, Details, RedemptionRefused, redemption
 from tests.core.receiver import Receiver
 from tests.factories import InvitationCodeFactory, OrganisationFactory, ParticipantFactory
 
@@ -71,6 +73,23 @@ def test_a_booking_sends_code_redeemed_and_booking_created(
     assert data["booking"]["participant"]["email"] == "nora@example.com"
     assert (data["code"]["code"], data["code"]["uses"]) == (code.code, 1)
     assert WebhookDelivery.objects.filter(status="delivered").count() == 2
+
+
+def test_code_redeemed_counts_the_uses_other_bookings_took_meanwhile(price, endpoint, monkeypatch):
+    """A shared code read by this booking, then booked by someone else before this
+    booking's UPDATE: the event reports the uses the code holds, not the read ones + 1."""
+    code = InvitationCodeFactory(price=price, max_uses=10)
+    take = redemption._take_use_and_book
+
+    def another_booking_first(*args, **kwargs):
+        InvitationCode.objects.filter(pk=code.pk).update(uses=F("uses") + 1)
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(redemption, "_take_use_and_book", another_booking_first)
+    book(code)
+    payloads = WebhookDelivery.objects.values_list("payload", flat=True)
+    assert [p["data"]["code"]["uses"] for p in payloads] == [2, 2]
+    assert InvitationCode.objects.get(pk=code.pk).uses == 2
 
 
 def test_voiding_a_booking_sends_booking_voided(

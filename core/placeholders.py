@@ -7,14 +7,16 @@ from collections.abc import Collection, Iterable
 
 
 def unknown(text: str, known: Collection[str]) -> list[str]:
-    """The {names} in `text` that are not in `known` (or carry a format spec or conversion);
-    raises ValueError on a brace that is not closed."""
+    """The {names} in `text` that are not in `known` (or carry a format spec or conversion),
+    each as written (`first_name:>10`: naming a known name alone would read as a
+    contradiction); raises ValueError on a brace that is not closed."""
     names = []
     for _, name, spec, conversion in string.Formatter().parse(text or ""):
         if name is None:
             continue
         if name not in known or spec or conversion:
-            names.append(name or "{}")
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            names.append(written or "{}")
     return names
 
 

@@ -322,6 +322,13 @@ def test_an_unknown_placeholder_is_refused_at_save_by_name(contract):
     assert "Unknown placeholder {firstname}" in caught.value.message_dict["subject"][0]
 
 
+def test_a_placeholder_with_a_format_is_refused_as_written(contract):
+    with pytest.raises(ValidationError) as caught:
+        email_template(contract, body="Hi {first_name:>10}, {code!r}")
+    (message,) = caught.value.message_dict["body"]
+    assert message.startswith("Unknown placeholders {first_name:>10}, {code!r}. Known: ")
+
+
 def test_a_stray_brace_is_refused_and_a_doubled_one_is_a_brace(contract):
     with pytest.raises(ValidationError, match="A brace is not closed"):
         email_template(contract, body="Your code {code")

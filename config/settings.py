@@ -207,7 +207,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # API clients redeeming codes are limited per token (not locked out by refusals).
-    "DEFAULT_THROTTLE_RATES": {"codes": env.str("CODES_API_RATE", default="1200/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "codes": env.str("CODES_API_RATE", default="1200/min"),
+        # The CRM sync API, per organisation API token.
+        "crm": env.str("CRM_API_RATE", default="600/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voucherdesk API",

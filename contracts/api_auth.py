@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from contracts.api_tokens import api_token_authenticate
 from contracts.models import ApiToken, Organisation
+from core.throttle import CountingRateThrottle
 
 INVALID = "Unknown or revoked API token."
 
@@ -62,11 +63,25 @@ class HasTokenScope(BasePermission):
         return True
 
 
+class ApiTokenRateThrottle(CountingRateThrottle):
+    """The view's rate (CRM_API_RATE) per API token: request.user is anonymous for every
+    token, and counting by address would lump integrations behind one NAT together."""
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return None  # refused before the throttle is asked
+        return self.cache_format % {"scope": self.scope, "ident": f"token-{token.pk}"}
+
+
 class CrmApiView(APIView):
-    """One CRM sync endpoint: an organisation API token with the view's scope."""
+    """One CRM sync endpoint: an organisation API token with the view's scope, limited to
+    CRM_API_RATE requests per token (429 with Retry-After over it)."""
 
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [HasTokenScope]
+    throttle_classes = [ApiTokenRateThrottle]
+    throttle_scope = "crm"
     scope: str = ApiToken.Scope.READ
 
     @staticmethod

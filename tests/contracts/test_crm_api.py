@@ -15,6 +15,7 @@ from contracts import api_tokens
 from contracts.models import ApiToken, Contract, Organisation, Participant
 from core import roles
 from core.errors import DomainError
+from core.throttle import CountingRateThrottle
 from invitations import api as invitations_api
 from invitations import services
 from invitations.models import InvitationCode
@@ -244,6 +245,20 @@ def test_the_admin_links_an_organisation_to_webhook_endpoints(superuser_client, 
     acme.refresh_from_db()
     assert acme.external_id == "org-acme-2"
     assert list(acme.webhook_endpoints.all()) == [endpoint]
+
+
+def test_calls_are_limited_per_token_with_429_and_retry_after(acme, monkeypatch):
+    rates = {**CountingRateThrottle.THROTTLE_RATES, "crm": "3/min"}
+    monkeypatch.setattr(CountingRateThrottle, "THROTTLE_RATES", rates)
+    client = client_for(token(acme)[1])
+    assert [client.get(CODES).status_code for _ in range(3)] == [200, 200, 200]
+    # Reads and writes count alike.
+    over = client.post(PARTICIPANTS, {"items": [person("p1")]}, format="json")
+    assert over.status_code == 429
+    assert 0 < int(over["Retry-After"]) <= 60
+    assert not Participant.objects.exists()
+    # Another token of the same organisation, from the same address, has its own allowance.
+    assert client_for(token(acme)[1]).get(CODES).status_code == 200
 
 
 # --- Upserting organisations -------------------------------------------------------------

@@ -177,7 +177,11 @@ def template_test_send(
         rendered = compiled.render(values, footer="Test message: no participant received it.")
         email = _email(rendered, to=address, unsubscribe_url="")
         email.subject = f"[Test] {email.subject}"
-        email.send()
+        try:
+            email.send()
+        except Exception as exc:  # a server down or refusing: said on the page, not a 500
+            logger.warning("Test email to %s failed", address, exc_info=True)
+            raise DomainError(f"The test email was not sent: {_reason(exc)}") from exc
         return address
     number = e164(to)
     if not number:

@@ -210,6 +210,18 @@ def test_send_test_to_me_emails_the_staff_member(client, template, holders):
     assert email.to == ["me@staff.example"] and email.subject == "[Test] Your code"
 
 
+def test_send_test_to_me_with_the_mail_server_down_says_so(client, template, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    client.force_login(UserFactory(role=roles.CONTRACT_MANAGER, email="me@staff.example"))
+
+    response = client.post(url("template_test", template.pk), follow=True)
+
+    assert response.redirect_chain == [(url("template_edit", template.pk), 302)]
+    (message,) = messages_of(response)
+    assert message.startswith("The test email was not sent: ConnectionRefusedError")
+
+
 def test_send_test_to_me_of_an_sms_asks_for_a_number_in_international_format(
     manager_client, contract, settings
 ):

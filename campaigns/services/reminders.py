@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns.models import Distribution, Message, MessageTemplate, Purpose, ReminderRule
+from campaigns.selectors import _address as recipient_address
 from campaigns.selectors import unused_codes
 from campaigns.services.distribution import distribution_create
 from contracts.models import Contract
@@ -76,7 +77,13 @@ def reminder_rule_delete(*, actor: User, rule: ReminderRule) -> None:
 
 def reminder_code_ids(*, rule: ReminderRule, today: date) -> list[int]:
     """The codes `rule` would remind today: held, unused, expiring between today and
-    `days_before` days from now, sent to their holder, and never reminded by its channel."""
+    `days_before` days from now, sent to their holder, and never reminded by its channel.
+
+    Holders who unsubscribed or cannot be reached by the rule's channel are left out
+    here rather than skipped by the send: a skipped reminder does not count as one, so
+    the same person would be skipped again, and written down again, every day until
+    their code expires.
+    """
     channel = rule.template.channel
     sent = Message.objects.filter(
         code_id=OuterRef("pk"),
@@ -91,16 +98,22 @@ def reminder_code_ids(*, rule: ReminderRule, today: date) -> list[int]:
         InvitationCode.objects.filter(
             contract_id=rule.contract_id,
             participant__isnull=False,
+            participant__opted_out_at__isnull=True,
             valid_until__gte=today,
             valid_until__lte=today + timedelta(days=rule.days_before),
         )
     )
-    return list(
+    found = (
         codes.filter(Exists(sent))
         .exclude(Exists(reminded))
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "participant__email", "participant__phone")
     )
+    return [
+        pk
+        for pk, email, phone in found.iterator(chunk_size=10_000)
+        if not recipient_address(channel, email, phone)[1]
+    ]
 
 
 def reminders_send(*, today: date | None = None) -> list[Distribution]:

@@ -110,6 +110,26 @@ def test_a_paused_rule_or_a_closed_contract_reminds_nobody(
     assert remind(django_capture_on_commit_callbacks, today) == []
 
 
+def test_a_holder_who_unsubscribed_is_not_skipped_again_every_day(
+    contract, price, rule, today, django_capture_on_commit_callbacks
+):
+    holder(price, "ann", expires_in=5, today=today)
+    bob = holder(price, "bob", expires_in=5, today=today)
+    invitation = email_template(contract)
+    send(django_capture_on_commit_callbacks, contract, invitation)
+    type(bob).objects.filter(pk=bob.pk).update(opted_out_at=timezone.now())
+    [first] = remind(django_capture_on_commit_callbacks, today)
+    cy = holder(price, "cy", expires_in=5, today=today)
+    send(django_capture_on_commit_callbacks, contract, invitation)
+    [second] = remind(django_capture_on_commit_callbacks, today + timedelta(days=1))
+
+    reminded = Message.objects.filter(purpose=Purpose.REMINDER)
+    assert sorted(reminded.values_list("participant__first_name", flat=True)) == ["ann", "cy"]
+    assert not reminded.filter(participant=bob).exists()
+    assert first.skipped == second.skipped == 0
+    assert second.messages.get().participant == cy
+
+
 def test_two_rules_remind_a_code_once(
     contract, price, rule, today, django_capture_on_commit_callbacks
 ):

@@ -285,6 +285,24 @@ def test_a_batch_run_again_prints_new_pins_for_the_passes_it_made_before(printed
     assert services.pass_redeem(code=code, pin=pin)
 
 
+def test_a_reprinted_batch_gives_its_expired_passes_new_pins_too(printed, monkeypatch):
+    """An expired pass comes back when its expiry moves later: its reprinted PIN must work."""
+    from passes import documents
+
+    gift, batch = printed
+    expired = gift.passes.order_by("id").first()
+    Pass.objects.filter(pk=expired.pk).update(status=Pass.Status.EXPIRED)
+    PassBatch.objects.filter(pk=batch.pk).update(status="failed", pdf="")
+    printed_pins = {}
+    monkeypatch.setattr(
+        documents, "batch_pdf_save", lambda *, batch, pins: printed_pins.update(pins) or batch
+    )
+    services.pass_batch_generate(batch_id=batch.pk)
+    assert expired.code in printed_pins
+    Pass.objects.filter(pk=expired.pk).update(status=Pass.Status.ACTIVE)
+    assert services.pass_redeem(code=expired.code, pin=printed_pins[expired.code])
+
+
 def test_a_running_batch_is_not_generated_twice(printed):
     gift, batch = printed
     PassBatch.objects.filter(pk=batch.pk).update(status="running")

@@ -193,7 +193,7 @@ def distribution_plan(
             reason = OPTED_OUT
         elif code_ids is not None:
             status, archived, uses, max_uses, valid_from, valid_until = state
-            shown = code_state(
+            reason = code_skip_reason(
                 is_archived=archived,
                 status=status,
                 uses=uses,
@@ -202,14 +202,37 @@ def distribution_plan(
                 valid_until=valid_until,
                 today=today,
             )
-            # "Not yet valid" and scheduled codes are sent: people may hold them before
-            # they open.
-            if shown not in ("Active", "Not yet valid", "Scheduled") or uses:
-                reason = f"Code is {shown.lower() if shown != 'Active' else 'used'}"
         if not reason:
             reason = already.get((code_id, participant_id), "")
         plan.recipients.append(Recipient(participant_id, code_id, to, reason))
     return plan
+
+
+def code_skip_reason(
+    *,
+    is_archived: bool,
+    status: str,
+    uses: int,
+    max_uses: int | None,
+    valid_from,
+    valid_until,
+    today,
+) -> str:
+    """Why a code is not sent ("Code is used"), or "" when it may be. Asked when a send is
+    planned and again when its message goes (a scheduled send, a resend: days may pass)."""
+    shown = code_state(
+        is_archived=is_archived,
+        status=status,
+        uses=uses,
+        max_uses=max_uses,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        today=today,
+    )
+    # "Not yet valid" and scheduled codes are sent: people may hold them before they open.
+    if shown not in ("Active", "Not yet valid", "Scheduled") or uses:
+        return f"Code is {shown.lower() if shown != 'Active' else 'used'}"
+    return ""
 
 
 # --- values of one message -------------------------------------------------------------

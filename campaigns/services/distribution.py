@@ -579,6 +579,11 @@ _MESSAGE_FIELDS = (
     "code__price_id",
     "code__valid_until",
     "participant__opted_out_at",
+    "code__is_archived",
+    "code__status",
+    "code__uses",
+    "code__max_uses",
+    "code__valid_from",
 )
 
 
@@ -604,11 +609,27 @@ def _send_chunk(distribution, compiled, values, links, sender, size: int) -> int
         )
         if not rows:
             return 0
-        sent, failed, opted_out = [], [], []
+        sent, failed, opted_out, unusable = [], [], [], []
+        today = timezone.localdate()  # a task's: the site's day, as when the send was planned
         for row in rows:
-            pk, participant_id, to, first, last, code, label, price_id, valid_until, out = row
+            pk, participant_id, to, first, last, code, label, price_id, valid_until, out = row[:10]
             if out:  # unsubscribed after the send was confirmed
                 opted_out.append(pk)
+                continue
+            # A code archived, revoked, used or expired since the send was planned (a
+            # scheduled send, a resend) is no longer worth a message.
+            archived, status, uses, max_uses, valid_from = row[10:]
+            why = selectors.code_skip_reason(
+                is_archived=archived,
+                status=status,
+                uses=uses,
+                max_uses=max_uses,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                today=today,
+            )
+            if why:
+                unusable.append((pk, why))
                 continue
             # Everything about one message inside its try: an error escaping the loop would
             # roll back the marks of the messages already sent in this chunk (they would go
@@ -646,10 +667,14 @@ def _send_chunk(distribution, compiled, values, links, sender, size: int) -> int
             queued.filter(pk=pk).update(
                 status=Message.Status.FAILED, reason=reason, attempts=F("attempts") + 1
             )
+        skipped = 0
         if opted_out:
-            skipped = queued.filter(pk__in=opted_out).update(
+            skipped += queued.filter(pk__in=opted_out).update(
                 status=Message.Status.SKIPPED, reason=selectors.OPTED_OUT
             )
+        for pk, reason in unusable:
+            skipped += queued.filter(pk=pk).update(status=Message.Status.SKIPPED, reason=reason)
+        if skipped:
             Distribution.objects.filter(pk=distribution.pk).update(skipped=F("skipped") + skipped)
     return len(rows)
 

@@ -207,6 +207,29 @@ def test_someone_who_unsubscribes_before_a_scheduled_send_is_skipped_then(
     assert not mail.outbox
 
 
+def test_a_code_archived_or_used_before_a_scheduled_send_is_skipped_then(
+    three, django_capture_on_commit_callbacks
+):
+    at = timezone.now() + timedelta(hours=1)
+    distribution = send(
+        django_capture_on_commit_callbacks, three, email_template(three), send_at=at
+    )
+    InvitationCode.objects.filter(participant__first_name="Bo").update(is_archived=True)
+    InvitationCode.objects.filter(participant__first_name="Cy").update(uses=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.distributions_start_due(now=at + timedelta(seconds=1))
+
+    distribution.refresh_from_db()
+    assert statuses(distribution) == {
+        "Ann": ("sent", ""),
+        "Bo": ("skipped", "Code is archived"),
+        "Cy": ("skipped", "Code is used"),
+    }
+    assert (distribution.status, distribution.skipped) == ("done", 2)
+    assert [m.to for m in mail.outbox] == [["ann@example.com"]]
+
+
 def test_participants_named_without_an_unused_code_are_counted_as_skipped(
     contract, holder, price, django_capture_on_commit_callbacks
 ):

@@ -45,9 +45,7 @@ def test_the_menu_names_the_zone_and_the_page_offers_every_zone(manager_client):
     assert "The site&#x27;s time zone (UTC)" in page
 
 
-def test_choosing_a_zone_saves_it_and_returns_to_the_page_the_user_was_on(
-    manager_client, manager
-):
+def test_choosing_a_zone_saves_it_and_returns_to_the_page_the_user_was_on(manager_client, manager):
     back = reverse("contracts:organisation_list")
     response = manager_client.post(PAGE, {"time_zone": "Europe/Paris", "next": back})
     assert response.status_code == 302 and response["Location"] == back

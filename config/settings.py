@@ -266,6 +266,11 @@ PDF_PROCESSES = env.int("PDF_PROCESSES", default=2)
 # Printed pass plans up to this quantity are generated in the request; larger in the background.
 PASS_BATCH_SYNC_LIMIT = env.int("PASS_BATCH_SYNC_LIMIT", default=2_000)
 
+# The CRM change feeds list a change once it is this many seconds old (core.feeds.horizon).
+CRM_FEED_LAG = env.float("CRM_FEED_LAG", default=2.0)
+if CRM_FEED_LAG < 0:
+    raise ImproperlyConfigured("CRM_FEED_LAG must be 0 or more seconds.")
+
 # Outbound webhooks: seconds a receiver has to answer, attempts before a delivery is
 # marked failed, and the first retry's delay in seconds (doubled after each failure).
 WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=5)

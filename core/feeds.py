@@ -10,14 +10,18 @@ batch of codes), and an offset would make the millionth row cost a million. A ro
 listed once every transaction that could still commit an earlier time has ended (the
 horizon): otherwise a long transaction that stamped its rows at 12:00:00 and commits at
 12:00:30 would land behind a cursor that had already moved past 12:00:10, and its rows
-would never be seen.
+would never be seen. The horizon also stays CRM_FEED_LAG seconds behind the database's
+clock, for what pg_stat_activity cannot show: a statement outside a transaction block is
+listed there a moment after it takes its time, and a clock set back would stamp behind a
+cursor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.db.models import CharField, Model, Q, QuerySet, Value
@@ -47,16 +51,22 @@ def horizon() -> datetime | None:
     pg_read_all_stats): run the web and worker processes with one role. A transaction left
     open holds the feeds back until it ends, and so loses nothing.
 
-    SQLite: None, no bound needed. It runs one writing transaction at a time, stamping
-    while it holds the lock, so transactions commit in the order of their stamps.
+    SQLite runs one writing transaction at a time, stamping while it holds the lock, so
+    transactions commit in the order of their stamps; but two of them in one millisecond
+    share a stamp, and the later one may hold a lower id: the lag covers that too.
+
+    Either way at least CRM_FEED_LAG seconds before now (see the module's docstring);
+    None when there is no bound at all (SQLite without a lag).
     """
+    lag = settings.CRM_FEED_LAG
     if connection.vendor != "postgresql":
-        return None
+        return timezone.now() - timedelta(seconds=lag) if lag else None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT LEAST(STATEMENT_TIMESTAMP(), MIN(xact_start)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND backend_type = 'client backend' "
-            "AND pid <> pg_backend_pid()"
+            "SELECT LEAST(STATEMENT_TIMESTAMP() - make_interval(secs => %s), MIN(xact_start)) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            [float(lag)],
         )
         return cursor.fetchone()[0]
 

@@ -38,6 +38,12 @@ CODES = "/api/v1/crm/codes"
 BOOKINGS = "/api/v1/crm/bookings"
 
 
+@pytest.fixture(autouse=True)
+def _no_feed_lag(settings):
+    """These tests read at once what they just wrote; the lag has its own test."""
+    settings.CRM_FEED_LAG = 0
+
+
 def token(organisation=None, scopes=(READ, WRITE)) -> tuple[ApiToken, str]:
     return api_tokens.api_token_create(
         actor=None, organisation=organisation, name="Salesforce sync", scopes=list(scopes)
@@ -611,6 +617,23 @@ def test_the_bookings_feed_shows_a_booking_and_again_when_voided(acme_client, ac
     assert voided["voided_at"] is not None
     # The code's use came back: the codes feed shows it too.
     assert [r["uses"] for r in walk(acme_client, CODES)[0]] == [0]
+
+
+def test_a_change_is_listed_once_it_is_older_than_the_lag(acme_client, acme_price, settings):
+    """The feeds stay CRM_FEED_LAG seconds behind the database's clock: a change that an
+    earlier statement could still be committing behind is not listed yet."""
+    settings.CRM_FEED_LAG = 60
+
+    def set_back(code, seconds: int) -> None:
+        stamp = timezone.now() - timedelta(seconds=seconds)
+        InvitationCode.objects.filter(pk=code.pk).update(updated_at=stamp)
+
+    old, fresh = InvitationCodeFactory(price=acme_price), InvitationCodeFactory(price=acme_price)
+    set_back(old, 90)
+    page = acme_client.get(CODES).json()
+    assert [r["id"] for r in page["results"]] == [old.pk]
+    set_back(fresh, 61)
+    assert [r["id"] for r in acme_client.get(CODES).json()["results"]] == [old.pk, fresh.pk]
 
 
 def test_a_cursor_must_be_one_this_feed_made(acme_client, acme_price):

@@ -3,6 +3,7 @@ the redemption log each alert's attempts are."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.core.cache import cache
@@ -11,6 +12,7 @@ from django.urls import reverse
 
 from campaigns.models import Alert
 from contracts.models import Contract
+from core.timezones import start_of_site_day
 from invitations.models import RedemptionAttempt
 
 # The menu's badge is read from the shared cache, so a staff page costs no query for it; the
@@ -72,7 +74,11 @@ def alert_log_url(alert: Alert) -> str:
             params["q"] = search
         log = reverse("invitations:redemption_log", args=[alert.contract_id])
         return f"{log}?{urlencode(params)}"
-    params = {"created_at__date__gte": since, "created_at__date__lte": until}
+    # The alert's days are the site's: the admin gets the exact instants they begin and end.
+    params = {
+        "created_at__gte": start_of_site_day(date.fromisoformat(since)).isoformat(),
+        "created_at__lt": start_of_site_day(alert.day + timedelta(days=1)).isoformat(),
+    }
     if "address" in details:
         params["address"] = details["address"]
     elif "email" in details:

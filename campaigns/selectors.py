@@ -29,6 +29,7 @@ from campaigns.models import (
 )
 from contracts.models import Contract
 from core.notifications import e164
+from core.timezones import site_today
 from invitations.models import CodeBatch, InvitationCode, code_state
 
 # The one rule of "an unused code" (active, not archived, never used, not expired).
@@ -186,7 +187,7 @@ def distribution_plan(
         .values_list("code_id", "participant_id", "status")
         .iterator(chunk_size=10_000)
     }
-    today = timezone.localdate()
+    today = site_today()
     for code_id, participant_id, email, phone, opted_out, *state in rows:
         to, reason = _address(channel, email, phone)
         if opted_out:

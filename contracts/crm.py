@@ -21,12 +21,12 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from contracts.models import Contract, Organisation, Participant
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
+from core.timezones import site_today
 
 User = AbstractBaseUser | None
 
@@ -395,7 +395,7 @@ def participants_upsert(
             external_reference__in={item["external_reference"] for _, _, item in given},
         )
     }
-    today = timezone.localdate()
+    today = site_today()
     planned = []
     for index, contract, item in given:
         reference = item["external_reference"]

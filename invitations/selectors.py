@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from django.utils import timezone
 from contracts.models import Contract, Participant
 from core import codes as codelib
 from core import feeds
+from core.timezones import site_today, start_of_site_day
 from invitations.models import (
     Booking,
     CodeBatch,
@@ -102,7 +103,7 @@ def code_list(
 ) -> QuerySet[InvitationCode]:
     """The contract's codes as the Invitation Codes page and its Download CSV select them."""
     qs = InvitationCode.objects.filter(contract=contract)
-    today = timezone.localdate()
+    today = site_today()
     if status != "all":
         qs = qs.filter(is_archived=(status == "archived"))
     active = Q(status=InvitationCode.Status.ACTIVE)
@@ -186,7 +187,7 @@ def _state_expression(today) -> Case:
 
 def code_export_rows(queryset: QuerySet[InvitationCode]) -> Iterator[tuple]:
     """Rows for Download CSV, built by the database and streamed from a server-side cursor."""
-    today = timezone.localdate()
+    today = site_today()
     on_postgresql = connections[queryset.db].vendor == "postgresql"
     created = (
         _LocalTimestampText(F("created_at"), Value(timezone.get_current_timezone_name()))
@@ -270,7 +271,7 @@ def _unused(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
     A scheduled code (its batch not yet released) counts: it can be sent ahead of its
     release, and the page that takes it says from when it can be booked."""
     return codes.filter(status__in=UNUSED_STATUSES, is_archived=False, uses=0).exclude(
-        valid_until__lt=timezone.localdate()
+        valid_until__lt=site_today()
     )
 
 
@@ -281,7 +282,7 @@ def with_current_code(participants: QuerySet[Participant]) -> QuerySet[Participa
     Correlated lookups on the participant index, so a list or an export of any size
     costs one query.
     """
-    today = timezone.localdate()
+    today = site_today()
     current = InvitationCode.objects.filter(participant=OuterRef("pk"), is_archived=False).order_by(
         "-id"
     )
@@ -447,9 +448,9 @@ def redemption_log(
             Q(code__code=codelib.normalise(search)) | Q(email__iexact=search) | Q(address=search)
         )
     if since:
-        qs = qs.filter(created_at__date__gte=since)
+        qs = qs.filter(created_at__gte=start_of_site_day(since))
     if until:
-        qs = qs.filter(created_at__date__lte=until)
+        qs = qs.filter(created_at__lt=start_of_site_day(until + timedelta(days=1)))
     return qs.order_by("-id")
 
 
@@ -509,9 +510,7 @@ class QuotaUsage:
 def contract_quota_usage(*, contract: Contract) -> QuotaUsage:
     """A contract's active bookings in all, since local midnight, and their amount: what its
     quotas and budget are measured against (voided bookings give their place back)."""
-    midnight = timezone.make_aware(
-        datetime.combine(timezone.localdate(), time.min), timezone.get_current_timezone()
-    )
+    midnight = start_of_site_day(site_today())
     usage = Booking.objects.filter(contract=contract, status=Booking.Status.ACTIVE).aggregate(
         bookings=Count("pk"),
         today=Count("pk", filter=Q(created_at__gte=midnight)),

@@ -4,15 +4,15 @@ result types shared by the sources and the figures (see campaigns.analytics)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from campaigns.models import Message
 from contracts.models import Contract, Organisation
+from core.timezones import site_today, start_of_site_day
 from invitations.models import Booking, InvitationCode
 
 DEFAULT_DAYS = 90
@@ -99,15 +99,16 @@ class Scope:
 
     def day_range(self, today: date | None = None) -> tuple[date, date]:
         """The days of the per-day chart: the chosen range, else the last DEFAULT_DAYS."""
-        today = today or timezone.localdate()
+        today = today or site_today()
         until = self.until or today
         since = self.since or until - timedelta(days=DEFAULT_DAYS - 1)
         return since, until
 
 
 def start_of(day: date, *, days: int = 0) -> datetime:
-    """Midnight at the start of `day` (+ `days`) in the current time zone."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=days), time.min))
+    """Midnight at the start of `day` (+ `days`) in the site's time zone: analytics count
+    the site's days, whatever zone the reader has chosen (core.timezones)."""
+    return start_of_site_day(day + timedelta(days=days))
 
 
 # --- results ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from campaigns.analytics.scope import (
     BREAKDOWN_FIELDS,
@@ -25,6 +24,7 @@ from campaigns.analytics.scope import (
 )
 from campaigns.models import AnalyticsFigure, AnalyticsRollup, Message
 from contracts.models import ContractPrice
+from core.timezones import site_today, site_zone
 from invitations.models import Booking, InvitationCode
 
 # --- where the figures come from -----------------------------------------------------------
@@ -47,7 +47,7 @@ class Live:
 
     def code_counts(self, by: str) -> dict[Any, dict[str, int]]:
         """Codes generated, expired and revoked per value of `by` (one GROUP BY)."""
-        today = timezone.localdate()
+        today = site_today()
         rows = (
             self.scope.codes()
             .values(key=F(BREAKDOWN_FIELDS[by]))
@@ -96,7 +96,7 @@ class Live:
             bookings = bookings.filter(created_at__lt=start_of(until, days=1))
         return dict(
             self.scope._in_contracts(bookings)
-            .annotate(day=TruncDate("created_at"))
+            .annotate(day=TruncDate("created_at", tzinfo=site_zone()))
             .values("day")
             .annotate(n=Count("pk"))
             .values_list("day", "n")

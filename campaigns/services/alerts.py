@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -63,6 +63,7 @@ from campaigns.alert_selectors import OPEN_COUNT_CACHE_KEY, alert_log_url
 from campaigns.models import Alert
 from core import roles
 from core.locks import advisory_xact_lock
+from core.timezones import site_date, site_zone, start_of_site_day
 from invitations.models import Booking, RedemptionAttempt
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Scan:
 
     @classmethod
     def at(cls, now: datetime) -> Scan:
-        day = timezone.localdate(now)
+        day = site_date(now)
         return cls(
             now=now,
             start=now - timedelta(minutes=settings.ALERT_WINDOW_MINUTES),
@@ -185,7 +186,7 @@ def alert_email_send(*, alert_id: int) -> bool:
         "log_url": settings.SITE_URL + alert_log_url(alert),
         "alerts_url": f"{settings.SITE_URL}{reverse('campaigns:alert_list')}"
         f"?contract={alert.contract_id}",
-        "time_zone": timezone.get_current_timezone_name(),
+        "time_zone": site_zone().key,
     }
     message = EmailMessage(
         subject=f"Alert on {alert.contract.name}: {alert.get_kind_display()}"[:200],
@@ -249,7 +250,7 @@ def _by_address(
                 "address": row["address"],
                 "peak": row["recent"],
                 "window_minutes": settings.ALERT_WINDOW_MINUTES,
-                "since": timezone.localdate(scan.since).isoformat(),
+                "since": site_date(scan.since).isoformat(),
                 "whole_contract": _whole_contract(row),
             },
         )
@@ -548,4 +549,4 @@ def _enqueue_email(alert_id: int) -> None:
 
 
 def _midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+    return start_of_site_day(day)

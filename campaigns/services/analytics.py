@@ -26,6 +26,7 @@ from campaigns import analytics
 from campaigns.analytics import Live, Scope
 from campaigns.models import AnalyticsFigure, AnalyticsRollup, Distribution, Message
 from contracts.models import Contract
+from core.timezones import site_date
 from invitations.models import Booking, InvitationCode
 
 # The most reasons kept per contract: the page shows the top ten across contracts.
@@ -125,7 +126,7 @@ def analytics_rollups_due(*, now: datetime | None = None) -> list[int]:
     )
     epoch = timezone.make_aware(datetime(2000, 1, 1))
     due.update(dict.fromkeys(missing, epoch))
-    midnight = analytics.start_of(timezone.localdate(now))
+    midnight = analytics.start_of(site_date(now))
     for contract_id, counted_at in rollups.items():
         if counted_at < midnight:
             due[contract_id] = counted_at

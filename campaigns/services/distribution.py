@@ -48,6 +48,7 @@ from contracts.models import Contract, Participant
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
 from core.notifications import SMSError, e164, get_sms_backend
+from core.timezones import site_today
 
 logger = logging.getLogger(__name__)
 
@@ -610,7 +611,7 @@ def _send_chunk(distribution, compiled, values, links, sender, size: int) -> int
         if not rows:
             return 0
         sent, failed, opted_out, unusable = [], [], [], []
-        today = timezone.localdate()  # a task's: the site's day, as when the send was planned
+        today = site_today()  # the site's day, as when the send was planned
         for row in rows:
             pk, participant_id, to, first, last, code, label, price_id, valid_until, out = row[:10]
             if out:  # unsubscribed after the send was confirmed

@@ -18,7 +18,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from campaigns.models import Distribution, Message, MessageTemplate, Purpose, ReminderRule
 from campaigns.selectors import _address as recipient_address
@@ -26,6 +25,7 @@ from campaigns.selectors import unused_codes
 from campaigns.services.distribution import distribution_create
 from contracts.models import Contract
 from core.errors import DomainError
+from core.timezones import site_today
 from invitations.models import InvitationCode
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def reminders_send(*, today: date | None = None) -> list[Distribution]:
     A rule whose send would reach nobody (all unsubscribed, say) is logged and skipped;
     the others go on.
     """
-    today = today or timezone.localdate()
+    today = today or site_today()
     made = []
     rules = ReminderRule.objects.filter(
         is_active=True, contract__status=Contract.Status.ACTIVE

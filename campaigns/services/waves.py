@@ -18,7 +18,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
-from django.utils import timezone
 
 from campaigns.models import Channel, Distribution, Message, MessageTemplate, Purpose, Wave
 from campaigns.selectors import _address as recipient_address
@@ -26,6 +25,7 @@ from campaigns.selectors import unused_codes
 from campaigns.services.distribution import distribution_create
 from contracts.models import Contract
 from core.errors import DomainError
+from core.timezones import site_today
 from invitations.models import InvitationCode
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def _clean_wave(
         errors["template"] = "Choose one of this contract's templates."
     if not 1 <= per_day <= MAX_PER_DAY:
         errors["per_day"] = f"Enter a number of participants a day between 1 and {MAX_PER_DAY:,}."
-    if starts_on is not None and starts_on < timezone.localdate():
+    if starts_on is not None and starts_on < site_today():
         errors["starts_on"] = "This day has passed: choose today or a later day."
     if errors:
         raise ValidationError(errors)
@@ -141,7 +141,7 @@ def wave_next_code_ids(*, wave: Wave) -> list[int]:
 
 def waves_send(*, today: date | None = None) -> list[Distribution]:
     """Daily: today's send of every active wave that has started, once a day each."""
-    today = today or timezone.localdate()
+    today = today or site_today()
     made = []
     due = Wave.objects.filter(
         is_active=True, starts_on__lte=today, contract__status=Contract.Status.ACTIVE

@@ -20,6 +20,7 @@ from contracts.models import Contract
 from core.access import staff_permission_required
 from core.errors import DomainError
 from core.forms import add_service_errors
+from core.timezones import site_today
 from invitations import services as code_services
 from invitations.models import CodeBatch
 
@@ -177,7 +178,7 @@ def reminder_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_permission_required("contracts.view_contract", "campaigns.add_wave")
 def wave_create(request: HttpRequest, pk: int) -> HttpResponse:
     contract = get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
-    initial = {"per_day": 100, "starts_on": timezone.localdate()}
+    initial = {"per_day": 100, "starts_on": site_today()}
     form = WaveForm(request.POST or None, contract=contract, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

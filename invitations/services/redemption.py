@@ -39,6 +39,7 @@ from core.errors import DomainError
 from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
 from core.models import WebhookEndpoint
+from core.timezones import site_today
 from invitations import selectors
 from invitations.models import (
     CODE_MAX_LENGTH,
@@ -277,7 +278,7 @@ def _release_time(code: InvitationCode) -> str:
 
 def code_refusal(code: InvitationCode, *, today: date | None = None) -> RedemptionRefused | None:
     """Why the code itself cannot be booked with now, whoever asks; None when it can."""
-    today = today or timezone.localdate()
+    today = today or site_today()
     contract = code.contract
     if contract.status != Contract.Status.ACTIVE:
         state = "are not open yet" if contract.status == Contract.Status.DRAFT else "are closed"
@@ -553,7 +554,7 @@ def _check_details(code: InvitationCode, details: Details) -> None:
     if len(details.phone.strip()) > 40:
         errors["phone"] = "Enter at most 40 characters."
     born = details.date_of_birth
-    if born and born > timezone.localdate():
+    if born and born > site_today():
         errors["date_of_birth"] = "The date of birth is in the future."
     if errors:
         raise ValidationError(errors)
@@ -622,7 +623,7 @@ def _book(
     attempt = _attempt(
         client=client, typed=typed, result=Result.BOOKED, code=code, email=participant.email
     )
-    today = timezone.localdate()
+    today = site_today()
     if not _take_use_and_book(code, booking, attempt, today=today):
         code.refresh_from_db(fields=["status", "is_archived", "uses", "max_uses"])
         raise code_refusal(code, today=today) or RedemptionRefused(
@@ -870,7 +871,7 @@ def booking_void(*, actor: User, booking: Booking, reason: str) -> BookingVoid:
     booking = Booking.objects.select_for_update().select_related("code").get(pk=booking.pk)
     if booking.status == Booking.Status.VOIDED:
         raise DomainError(f"Booking {booking.reference} is already voided.")
-    today = timezone.localdate()
+    today = site_today()
     freed = bool(
         InvitationCode.objects.filter(
             pk=booking.code_id,

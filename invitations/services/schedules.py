@@ -24,6 +24,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.timezones import site_today
 from invitations.models import CodeBatch, InvitationCode
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def codes_expire_sweep(*, today: date | None = None) -> int:
     A code counts when it is active, not archived, has a use left, and its last valid
     day is before `today` but not before its last stamp (so each is stamped once).
     """
-    today = today or timezone.localdate()
+    today = today or site_today()
     stamped = (
         InvitationCode.objects.filter(
             status=InvitationCode.Status.ACTIVE,

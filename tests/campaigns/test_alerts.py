@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import itertools
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -176,14 +178,31 @@ def test_a_burst_on_one_contracts_codes_is_that_contracts_and_links_to_its_log(p
     )
 
 
-def test_a_burst_of_unknown_codes_links_to_the_full_log_in_the_admin():
+def test_a_burst_of_unknown_codes_links_to_the_full_log_in_the_admin(superuser_client):
     failed_attempts(15)
 
     (alert,) = services.alerts_detect(now=NOW)
 
     url = alert_log_url(alert)
     assert url.startswith("/admin/invitations/redemptionattempt/?")
-    assert "address=203.0.113.9" in url and "created_at__date__gte=2026-03-10" in url
+    query = parse_qs(urlsplit(url).query)
+    assert query["address"] == ["203.0.113.9"]
+    assert query["created_at__gte"] == ["2026-03-10T00:00:00+00:00"]
+    assert query["created_at__lt"] == ["2026-03-11T00:00:00+00:00"]
+    page = superuser_client.get(url)
+    assert page.status_code == 200 and page.context["cl"].result_count == 15
+
+
+def test_the_admin_link_spans_the_sites_day_whatever_zone_the_reader_uses(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    failed_attempts(15)
+
+    (alert,) = services.alerts_detect(now=NOW)
+
+    with timezone.override(ZoneInfo("America/New_York")):
+        query = parse_qs(urlsplit(alert_log_url(alert)).query)
+    assert query["created_at__gte"] == ["2026-03-10T00:00:00+01:00"]
+    assert query["created_at__lt"] == ["2026-03-11T00:00:00+01:00"]
 
 
 # --- Many bookings from one address ----------------------------------------------------

@@ -96,13 +96,15 @@ def test_redemptions_per_day_default_to_the_last_ninety_days(data):
     assert dict(per_day)[date(2026, 3, 12)] == 1
 
 
-def test_days_are_the_local_time_zones(data):
+def test_days_are_the_sites_whatever_zone_the_reader_has_chosen(data, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
     late = T0.replace(hour=23, minute=30)  # 00:30 the next day in Berlin
     Booking.objects.filter(reference="REF0001").update(created_at=late)
     scope = Scope(contract=data.a, since=date(2026, 3, 2), until=date(2026, 3, 3))
-    with timezone.override("Europe/Berlin"):
-        per_day = analytics.analytics_per_day(scope=scope)
+    per_day = analytics.analytics_per_day(scope=scope)
     assert per_day == [(date(2026, 3, 2), 2), (date(2026, 3, 3), 2)]
+    with timezone.override("America/New_York"):  # a reader's own zone changes nothing
+        assert analytics.analytics_per_day(scope=scope) == per_day
 
 
 def test_the_breakdown_by_price(data):

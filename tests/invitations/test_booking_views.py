@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -142,6 +143,27 @@ def test_the_redemption_log_filters_refusals_and_exports_them(manager_client, pr
     assert rows[2][4] == Booking.objects.get().reference
     assert rows[1][7] == "198.51.100.4"
     assert RedemptionAttempt.objects.count() == 2
+
+
+def test_the_redemption_logs_days_are_the_sites_for_a_reader_in_another_zone(
+    manager_client, manager, price, settings
+):
+    from core.services import set_time_zone
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    set_time_zone(actor=manager, user=manager, time_zone="America/New_York")
+    code = InvitationCodeFactory(price=price)
+    book(code)
+    with pytest.raises(RedemptionRefused):
+        book(code, Details(first_name="Eve", last_name="E", email="eve@example.com"))
+    # 23:30 UTC on 2 March: 3 March in Berlin, still 2 March in New York.
+    late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    RedemptionAttempt.objects.update(created_at=late)
+    url = reverse("invitations:redemption_log", args=[price.contract_id])
+    page = manager_client.get(url, {"since": "2026-03-03", "until": "2026-03-03"})
+    assert "eve@example.com" in page.content.decode()
+    page = manager_client.get(url, {"since": "2026-03-02", "until": "2026-03-02"})
+    assert "eve@example.com" not in page.content.decode()
 
 
 def test_a_code_with_a_booking_cannot_be_deleted_even_after_a_void(manager_client, price):

@@ -162,6 +162,7 @@ def test_the_redemption_logs_days_are_the_sites_for_a_reader_in_another_zone(
     url = reverse("invitations:redemption_log", args=[price.contract_id])
     page = manager_client.get(url, {"since": "2026-03-03", "until": "2026-03-03"})
     assert "eve@example.com" in page.content.decode()
+    assert "Days in Europe/Berlin, the site&#x27;s time zone" in page.content.decode()
     page = manager_client.get(url, {"since": "2026-03-02", "until": "2026-03-02"})
     assert "eve@example.com" not in page.content.decode()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from contracts.models import Contract, Participant
 
@@ -81,6 +82,9 @@ class Distribution(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life: queued (again), a worker starting, a chunk done. The minute job
+    # takes up a send only when this is old, so a live send never gains a second worker.
+    active_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-pk"]

@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
@@ -541,7 +542,7 @@ def distribution_send(*, distribution_id: int) -> Distribution:
     try:
         Distribution.objects.filter(
             pk=distribution.pk, status__in=[Distribution.Status.QUEUED, Distribution.Status.DONE]
-        ).update(status=Distribution.Status.SENDING, finished_at=None)
+        ).update(status=Distribution.Status.SENDING, finished_at=None, active_at=Now())
         values = selectors.ValueMaker(distribution.contract)
         links = _Unsubscribe()
         size = _chunk_size()
@@ -553,6 +554,7 @@ def distribution_send(*, distribution_id: int) -> Distribution:
                 _sleep_until(started + count / rate)
             started = time.monotonic()
             count = _send_chunk(distribution, compiled, values, links, sender, size)
+            Distribution.objects.filter(pk=distribution.pk).update(active_at=Now())
             if count < size:  # the queue ran out (rows another worker holds are its own)
                 break
             previous = (started, count)
@@ -694,13 +696,15 @@ def distribution_resend(*, actor: User, distribution: Distribution) -> int:
 
     Only failed ones: a sent message stays sent, so nobody gets the same code twice.
     """
+    if distribution.status == Distribution.Status.CANCELLED:
+        raise DomainError("This send was cancelled: start a new one to send these codes.")
     again = Message.objects.filter(distribution=distribution, status=Message.Status.FAILED).update(
         status=Message.Status.QUEUED
     )
     if not again:
         raise DomainError("No failed message to send again.")
     Distribution.objects.filter(pk=distribution.pk).update(
-        status=Distribution.Status.QUEUED, finished_at=None
+        status=Distribution.Status.QUEUED, finished_at=None, active_at=Now()
     )
     if distribution.send_at is None or distribution.send_at <= timezone.now():
         _enqueue_on_commit(distribution.pk)
@@ -735,35 +739,38 @@ def distributions_start_due(*, now: datetime | None = None) -> int:
     lost = now - timedelta(seconds=LOST_AFTER_SECONDS)
     due = list(
         Distribution.objects.filter(status=Distribution.Status.QUEUED)
-        .filter(Q(send_at__lte=now) | Q(send_at__isnull=True, created_at__lte=lost))
+        .filter(Q(send_at__lte=now) | Q(send_at__isnull=True, active_at__lte=lost))
         .values_list("pk", flat=True)[:100]
     )
     started = 0
     for pk in due:
         with transaction.atomic():
             claimed = Distribution.objects.filter(pk=pk, status=Distribution.Status.QUEUED).update(
-                status=Distribution.Status.SENDING
+                status=Distribution.Status.SENDING, active_at=now
             )
             if claimed:
                 started += 1
                 _enqueue_on_commit(pk)
     # A send whose task gave up (its retries spent while the mail server was down) or was
-    # never handed to the broker: queued messages, nothing sent for a while. Sending again
-    # only takes what is still queued, row by row under SKIP LOCKED.
-    stuck = (
-        Distribution.objects.filter(status=Distribution.Status.SENDING, created_at__lte=lost)
+    # never handed to the broker: queued messages, no sign of life for a while (a worker
+    # stamps active_at after each chunk, sent or failed). Claimed by stamping it, so each
+    # beat takes it up once; sending again only takes what is still queued, row by row
+    # under SKIP LOCKED.
+    stuck = list(
+        Distribution.objects.filter(status=Distribution.Status.SENDING, active_at__lte=lost)
         .filter(
             Exists(
                 Message.objects.filter(distribution=OuterRef("pk"), status=Message.Status.QUEUED)
             )
         )
-        .exclude(Exists(Message.objects.filter(distribution=OuterRef("pk"), sent_at__gt=lost)))
         .exclude(pk__in=due)
         .values_list("pk", flat=True)[:100]
     )
     for pk in stuck:
-        started += 1
-        _enqueue_on_commit(pk)
+        with transaction.atomic():
+            if Distribution.objects.filter(pk=pk, active_at__lte=lost).update(active_at=now):
+                started += 1
+                _enqueue_on_commit(pk)
     return started
 
 

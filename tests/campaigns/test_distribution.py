@@ -663,6 +663,49 @@ def test_a_send_left_sending_with_queued_messages_is_taken_up_again(
     assert (distribution.status, len(mail.outbox)) == ("done", 1)
 
 
+def test_a_resent_send_is_not_taken_up_a_second_time_by_the_minute_job(
+    three, settings, django_capture_on_commit_callbacks
+):
+    """A resend queues an old send again: its own task sends it, and the minute job must
+    not count it as lost (a second worker would double the send rate)."""
+    settings.EMAIL_BACKEND = "tests.campaigns.test_distribution.RefusingEmail"
+    distribution = send(django_capture_on_commit_callbacks, three, email_template(three))
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Distribution.objects.filter(pk=distribution.pk).update(created_at=hour_ago, active_at=hour_ago)
+
+    services.distribution_resend(actor=None, distribution=distribution)  # its task is queued
+
+    assert services.distributions_start_due(now=timezone.now() + timedelta(minutes=1)) == 0
+    lost = timezone.now() + timedelta(seconds=distribution_module.LOST_AFTER_SECONDS + 1)
+    assert services.distributions_start_due(now=lost) == 1  # the task never came after all
+
+
+def test_a_send_whose_messages_all_fail_gains_no_worker_while_one_is_at_it(contract, holder):
+    distribution = services.distribution_create(
+        actor=None, contract=contract, template=email_template(contract)
+    )
+    Distribution.objects.filter(pk=distribution.pk).update(
+        status="sending", created_at=timezone.now() - timedelta(hours=1)
+    )  # a worker started an hour ago and has sent nothing: every message so far failed
+    Distribution.objects.filter(pk=distribution.pk).update(active_at=timezone.now())
+    assert services.distributions_start_due(now=timezone.now() + timedelta(minutes=1)) == 0
+
+    lost = timezone.now() + timedelta(seconds=distribution_module.LOST_AFTER_SECONDS + 1)
+    assert services.distributions_start_due(now=lost) == 1  # no sign of life: taken up
+    assert services.distributions_start_due(now=lost + timedelta(minutes=1)) == 0  # once
+
+
+def test_a_cancelled_send_cannot_be_resent(three, settings, django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND = "tests.campaigns.test_distribution.RefusingEmail"
+    distribution = send(django_capture_on_commit_callbacks, three, email_template(three))
+    Distribution.objects.filter(pk=distribution.pk).update(status="cancelled")
+    distribution.refresh_from_db()
+
+    with pytest.raises(DomainError, match="was cancelled"):
+        services.distribution_resend(actor=None, distribution=distribution)
+    assert statuses(distribution)["Bo"][0] == "failed"
+
+
 def test_the_minute_job_is_scheduled_by_a_migration():
     from django_celery_beat.models import PeriodicTask
 

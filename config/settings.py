@@ -103,9 +103,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options.setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the page read while a background batch writes; the timeout waits for a
-    # writer instead of failing at once with "database is locked".
+    # writer instead of failing at once with "database is locked". IMMEDIATE: a
+    # transaction takes the write lock when it begins, so two that read then write (two
+    # workers on one send: SQLite has no SKIP LOCKED) run one after the other.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -282,6 +282,9 @@ if CRM_FEED_LAG < 0:
 WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=5)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BASE = env.int("WEBHOOK_RETRY_BASE", default=30)
+# Webhook endpoints are typed in by staff: only public addresses, unless the receivers are on
+# this installation's own network (core/netguard.py).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 # Referral programs: how long an email confirmation link and an instant signup link work.
 REFERRAL_CONFIRM_DAYS = env.int("REFERRAL_CONFIRM_DAYS", default=7)
 REFERRAL_JOIN_LINK_DAYS = env.int("REFERRAL_JOIN_LINK_DAYS", default=30)

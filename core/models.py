@@ -12,6 +12,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from core.netguard import validate_public_url
+
 
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
@@ -19,7 +21,7 @@ def new_webhook_secret() -> str:
 
 class WebhookEndpoint(models.Model):
     name = models.CharField(max_length=200, blank=True)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_public_url])
     secret = models.CharField(max_length=100, default=new_webhook_secret)
     # Event names this endpoint receives; empty means every event of whatever links it.
     events = models.JSONField(default=list, blank=True)

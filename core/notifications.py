@@ -27,7 +27,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 # A redirect is not an acceptance: the same opener as webhooks, which follows none.
-from core.webhooks import no_redirects
+from core.netguard import no_redirects
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from core.netguard import public_only
 
 SIGNATURE_HEADER = "Voucherdesk-Signature"
 USER_AGENT = "Voucherdesk-Webhooks/1"
@@ -141,17 +142,6 @@ def webhook_delivery_attempt(*, delivery_id: int) -> int | None:
     return delay if kept else None
 
 
-class _NoRedirects(request.HTTPRedirectHandler):
-    """A redirect is an answer, not a delivery: urllib would resend the POST as a body-less
-    GET elsewhere (perhaps inside our network) and call that delivered."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-no_redirects = request.build_opener(_NoRedirects)
-
-
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     body = body_of(delivery)
     headers = {
@@ -163,7 +153,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     try:
-        with no_redirects.open(
+        with public_only.open(
             request.Request(delivery.endpoint.url, data=body, headers=headers, method="POST"),
             timeout=settings.WEBHOOK_TIMEOUT,
         ) as response:

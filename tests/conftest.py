@@ -77,6 +77,13 @@ def restore_roles(django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """The tests' webhook receivers listen on 127.0.0.1; tests/core/test_netguard.py turns
+    the guard back on."""
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -14,6 +14,7 @@ from invitations.models import (
     Booking,
     BookingVoid,
     CodeBatch,
+    DeletedCode,
     InvitationCode,
     ParticipantImport,
     RedemptionAttempt,
@@ -302,3 +303,12 @@ class RedemptionAttemptAdmin(_ReadOnlyLog):
     list_filter = ["result", "channel"]
     list_select_related = ["contract"]
     search_fields = ["=code_typed", "=address", "email"]
+
+
+@admin.register(DeletedCode)
+class DeletedCodeAdmin(_ReadOnlyLog):
+    """The record of deleted (never-used) codes, which the CRM's deletions feed reads."""
+
+    list_display = ["code", "code_id", "contract_id", "organisation_id", "deleted_by", "updated_at"]
+    search_fields = ["code"]
+    list_select_related = ["deleted_by"]

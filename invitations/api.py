@@ -31,6 +31,7 @@ from invitations.serializers import (
     CodeRedeemInput,
     CodeValidateInput,
     CodeValidateOutput,
+    DeletedCodesOutput,
     RefusalOutput,
 )
 from invitations.services import PERSON_FIELDS, Client, Details, RedemptionRefused
@@ -244,3 +245,16 @@ class BookingChangesApi(_ChangesApi):
     )
     def get(self, request: Request) -> Response:
         return self.page(request, BookingChangesOutput)
+
+
+class DeletedCodesApi(_ChangesApi):
+    feed = "deleted-codes"
+    rows = staticmethod(selectors.deleted_code_changes)
+
+    @extend_schema(
+        parameters=CHANGES_PARAMETERS,
+        responses={200: DeletedCodesOutput, **FEED_ERRORS},
+        summary="Invitation codes deleted since a time (only never-used codes can be deleted)",
+    )
+    def get(self, request: Request) -> Response:
+        return self.page(request, DeletedCodesOutput)

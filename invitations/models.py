@@ -401,6 +401,34 @@ class BookingVoid(models.Model):
         return f"Void of {self.booking}"
 
 
+class DeletedCode(models.Model):
+    """What is left of a code staff deleted (never used): the CRM's change feed of
+    deletions reads it, so a synced copy of the code can go too.
+
+    Plain ids, no foreign keys: the contract may go later, the record of the deletion
+    stays with the organisation it belonged to.
+    """
+
+    code_id = models.BigIntegerField()
+    code = models.CharField(max_length=CODE_MAX_LENGTH)
+    contract_id = models.BigIntegerField()
+    organisation_id = models.BigIntegerField()
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The change feed's stamp (core.feeds): when it was deleted, by the database's clock.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["updated_at", "id"], name="deletedcode_updated_id"),
+            models.Index(fields=["organisation_id", "updated_at", "id"], name="deletedcode_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} (deleted)"
+
+
 def _log_link(to) -> models.ForeignKey:
     """A link from the log: nullable and without a database constraint, since the log
     outlives what it mentions."""

@@ -35,6 +35,7 @@ from core.timezones import site_today, start_of_site_day
 from invitations.models import (
     Booking,
     CodeBatch,
+    DeletedCode,
     InvitationCode,
     ParticipantImport,
     RedemptionAttempt,
@@ -589,3 +590,18 @@ def booking_changes(
     if organisation_id is not None:
         bookings = bookings.filter(contract__organisation_id=organisation_id)
     return feeds.changes(bookings, since=since, after=after, until=feeds.horizon(), limit=limit)
+
+
+def deleted_code_changes(
+    *,
+    organisation_id: int | None,
+    since: datetime | None,
+    after: feeds.Position | None,
+    limit: int,
+) -> list[DeletedCode]:
+    """Codes deleted since a time (or after a cursor's position), oldest first; only the
+    organisation's when one is given."""
+    deleted = DeletedCode.objects.all()
+    if organisation_id is not None:
+        deleted = deleted.filter(organisation_id=organisation_id)
+    return feeds.changes(deleted, since=since, after=after, until=feeds.horizon(), limit=limit)

@@ -152,3 +152,19 @@ class BookingChangesOutput(serializers.Serializer):
     cursor = serializers.CharField(
         allow_null=True, help_text="Where this page ends: send it later to get what changed since."
     )
+
+
+class DeletedCodeOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="code_id", help_text="The deleted code's id.")
+    code = serializers.CharField()
+    organisation_id = serializers.IntegerField()
+    contract_id = serializers.IntegerField()
+    deleted_at = serializers.DateTimeField(source="updated_at")
+
+
+class DeletedCodesOutput(serializers.Serializer):
+    results = DeletedCodeOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page; null: none yet.")
+    cursor = serializers.CharField(
+        allow_null=True, help_text="Where this page ends: send it later to get what changed since."
+    )

@@ -83,6 +83,11 @@ def test_admin_deletes_an_unused_code_through_the_service(superuser_client, code
     url = reverse("admin:invitations_invitationcode_delete", args=[code.pk])
     superuser_client.post(url, {"post": "yes"})
     assert not InvitationCode.objects.filter(pk=code.pk).exists()
+    # Its record stays, for the CRM's deletions feed, and is read-only in the admin.
+    page = superuser_client.get("/admin/invitations/deletedcode/", {"q": code.code})
+    assert page.status_code == 200 and code.code in page.content.decode()
+    assert page.context["cl"].result_count == 1
+    assert "Add deleted code" not in page.content.decode()
 
 
 def test_admin_saves_go_through_the_services(superuser_client):

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, models, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from contracts.models import Contract, ContractPrice
@@ -19,7 +20,7 @@ from core import codes as codelib
 from core.errors import DomainError, refuse_if
 from core.feeds import save_stamped
 from core.locks import advisory_xact_lock
-from invitations.models import CodeBatch, InvitationCode, join_names
+from invitations.models import CodeBatch, DeletedCode, InvitationCode, join_names
 from invitations.selectors import code_deletion_refusal, existing_code_count
 from invitations.services.schedules import check_release_at
 
@@ -457,8 +458,20 @@ def code_revoke(*, actor: User, code: InvitationCode) -> InvitationCode:
 @transaction.atomic
 def code_delete(*, actor: User, code: InvitationCode) -> None:
     """Delete a never-used code. A used code is part of the record: revoke or archive it."""
-    code = InvitationCode.objects.select_for_update().get(pk=code.pk)
+    code = (
+        InvitationCode.objects.select_related("contract")
+        .select_for_update(of=("self",))
+        .get(pk=code.pk)
+    )
     refuse_if(code_deletion_refusal(code=code))
+    DeletedCode.objects.create(
+        code_id=code.pk,
+        code=code.display,
+        contract_id=code.contract_id,
+        organisation_id=code.contract.organisation_id,
+        deleted_by=actor,
+        updated_at=Now(),
+    )
     code.delete()
 
 

@@ -36,6 +36,7 @@ CONTRACTS = "/api/v1/crm/contracts"
 PARTICIPANTS = "/api/v1/crm/participants"
 CODES = "/api/v1/crm/codes"
 BOOKINGS = "/api/v1/crm/bookings"
+DELETED_CODES = "/api/v1/crm/deleted-codes"
 
 
 @pytest.fixture(autouse=True)
@@ -617,6 +618,44 @@ def test_the_bookings_feed_shows_a_booking_and_again_when_voided(acme_client, ac
     assert voided["voided_at"] is not None
     # The code's use came back: the codes feed shows it too.
     assert [r["uses"] for r in walk(acme_client, CODES)[0]] == [0]
+
+
+def test_a_code_staff_delete_shows_in_the_deleted_codes_feed_for_its_organisation_only(
+    acme_client, acme_price, globex, everything, manager
+):
+    kept, gone = InvitationCodeFactory(price=acme_price), InvitationCodeFactory(price=acme_price)
+    theirs = InvitationCodeFactory(price=ContractPriceFactory(contract__organisation=globex))
+    _, cursor = walk(acme_client, DELETED_CODES)
+    assert cursor is None  # nothing deleted yet
+
+    services.code_delete(actor=manager, code=gone)
+    services.code_delete(actor=None, code=theirs)
+
+    page = acme_client.get(DELETED_CODES, {"cursor": cursor} if cursor else {}).json()
+    [row] = page["results"]
+    assert row["id"] == gone.pk and row["code"] == gone.code
+    assert (row["organisation_id"], row["contract_id"]) == (
+        acme_price.contract.organisation_id,
+        acme_price.contract_id,
+    )
+    assert row["deleted_at"]
+    assert [r["id"] for r in walk(acme_client, CODES)[0]] == [kept.pk]
+    assert {r["id"] for r in walk(everything, DELETED_CODES)[0]} == {gone.pk, theirs.pk}
+    # Nothing deleted since: the cursor stays.
+    later = acme_client.get(DELETED_CODES, {"cursor": page["cursor"]}).json()
+    assert later == {"results": [], "next": None, "cursor": page["cursor"]}
+
+
+def test_a_code_that_cannot_be_deleted_leaves_no_trace_in_the_feed(acme_client, acme_price):
+    used = InvitationCodeFactory(price=acme_price)
+    services.booking_redeem(
+        code=used.code,
+        details=Details(first_name="A", last_name="B", email="ab@example.com"),
+        client=Client(),
+    )
+    with pytest.raises(DomainError):
+        services.code_delete(actor=None, code=used)
+    assert walk(acme_client, DELETED_CODES)[0] == []
 
 
 def test_a_change_is_listed_once_it_is_older_than_the_lag(acme_client, acme_price, settings):

@@ -1,6 +1,8 @@
 """Webhook endpoints are typed in by staff: the server posts to public addresses only, at
 save and at send (core/netguard.py), unless WEBHOOK_ALLOW_PRIVATE_NETWORKS says otherwise."""
 
+import socket
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -113,3 +115,88 @@ def test_staff_adding_a_private_endpoint_to_a_referral_program_are_told_why(guar
         endpoint_add(actor=None, program=program, url="http://192.168.0.10/hook")
     assert "192.168.0.10 is a private network address" in str(excinfo.value)
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "64:ff9b::a00:5",  # NAT64 to 10.0.0.5
+        "64:ff9b::a9fe:a9fe",  # NAT64 to the metadata service
+        "2002:7f00:1::1",  # 6to4 from 127.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+    ],
+)
+def test_an_ipv6_address_carrying_a_private_ipv4_one_is_private(ip):
+    assert is_private(ip) is True
+
+
+def test_an_ipv6_address_carrying_a_public_ipv4_one_is_public():
+    assert is_private("64:ff9b::5db8:d822") is False
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example.com/hook", "ftps://10.0.0.5/hook"])
+def test_only_http_and_https_endpoints_are_saved(settings, url):
+    for allowed in (False, True):
+        settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = allowed
+        with pytest.raises(ValidationError) as excinfo:
+            WebhookEndpoint(url=url).full_clean()
+        assert "http:// or https://" in str(excinfo.value.message_dict["url"])
+
+
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    sock.setblocking(False)
+    return sock
+
+
+def _connected(listener: socket.socket) -> bool:
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        return False
+    conn.close()
+    return True
+
+
+def test_an_ftp_endpoint_is_never_fetched(guarded, settings):
+    """URLField accepts ftp://, and urllib's default opener fetches it with no guard: an
+    FTP client would connect inside the network and log the first line it reads."""
+    settings.WEBHOOK_TIMEOUT = 1
+    listener = _listener()
+    port = listener.getsockname()[1]
+    try:
+        endpoint = WebhookEndpoint.objects.create(url=f"ftp://localhost:{port}/hook")
+        [queued] = webhooks.webhook_event_send(endpoints=[endpoint], event="reward.earned", data={})
+
+        webhooks.webhook_delivery_attempt(delivery_id=queued.pk)
+
+        assert not _connected(listener)
+    finally:
+        listener.close()
+    [attempt] = WebhookDelivery.objects.get(pk=queued.pk).log.all()
+    assert attempt.status_code is None and "unknown url type" in attempt.error
+
+
+def test_a_closed_private_port_looks_the_same_as_an_open_one(guarded, receiver):
+    """Nothing is connected to inside the network: the log cannot be read as a port scan,
+    and it does not say which private address the name resolved to."""
+    closed = _listener()
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    errors = []
+    for url in (
+        receiver.url.replace("127.0.0.1", "localhost"),
+        f"http://localhost:{closed_port}/hooks",
+    ):
+        endpoint = WebhookEndpoint.objects.create(url=url)
+        [queued] = webhooks.webhook_event_send(endpoints=[endpoint], event="reward.earned", data={})
+        webhooks.webhook_delivery_attempt(delivery_id=queued.pk)
+        [attempt] = WebhookDelivery.objects.get(pk=queued.pk).log.all()
+        errors.append(attempt.error)
+
+    assert errors[0] == errors[1]
+    assert "localhost leads to a private network address" in errors[0]
+    assert "127.0.0.1" not in errors[0] and "::1" not in errors[0]
+    assert receiver.requests == []

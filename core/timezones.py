@@ -6,9 +6,9 @@ days. Those rules read `site_today()` and `site_zone()`, never the active time z
 
 The times a person reads and types are theirs: a signed-in user may choose a time zone
 (`UserPreference`), and `UserTimeZoneMiddleware` activates it for their requests, so
-Django renders every timestamp and reads every date-and-time field in it. Requests without
-a signed-in user (the public pages, API clients with a token, Celery tasks) stay on the
-site's zone.
+Django renders every timestamp and reads every date-and-time field in it on the staff
+pages (`/staff/`, `/admin/`). Every other request (the public pages, the API, whoever is
+signed in) and Celery tasks stay on the site's zone.
 """
 
 from __future__ import annotations
@@ -82,14 +82,24 @@ def user_zone(request: HttpRequest) -> str:
     return name if name and is_zone(name) else ""
 
 
+# Where staff pages live (config/urls.py): the only requests a user's zone applies to.
+# Everything else (public pages, the API, whoever is signed in) stays on the site's zone.
+STAFF_PATH_PREFIXES = ("/staff/", "/admin/")
+
+
 class UserTimeZoneMiddleware:
-    """Show and read times in the signed-in user's time zone for the whole request."""
+    """Show and read times in the signed-in user's time zone on the staff pages."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        name = user_zone(request)
+        # A staff member signed in and opening a public page, or calling the API with their
+        # session, sees what the public and API clients see: the API would otherwise read
+        # naive times in the user's zone and the public pages name another zone. Checked
+        # first, so a public request never loads the session or the user for it.
+        staff = request.path_info.startswith(STAFF_PATH_PREFIXES)
+        name = user_zone(request) if staff else ""
         if name:
             timezone.activate(zoneinfo.ZoneInfo(name))
         else:

@@ -140,3 +140,36 @@ def test_the_zone_is_read_once_a_session_and_never_for_the_public(manager_client
     with CaptureQueriesContext(connection) as queries:
         client.get("/register/")
     assert not [q for q in queries if "core_userpreference" in q["sql"]]
+
+
+@pytest.mark.parametrize("path", ["/register/", "/passes/redeem/", "/api/v1/passes/"])
+def test_a_signed_in_user_on_a_public_page_or_the_api_stays_on_the_site_zone(manager, path):
+    """The public pages and the API speak the site's zone whoever is signed in: the API reads
+    a naive time in the active zone, and a public page names the zone it shows."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    from core.timezones import UserTimeZoneMiddleware
+
+    services.set_time_zone(actor=manager, user=manager, time_zone="Asia/Tokyo")
+    seen = {}
+
+    def view(request):
+        seen[request.path] = timezone.get_current_timezone_name()
+        return None
+
+    middleware = UserTimeZoneMiddleware(view)
+    for url in (path, PAGE):
+        request = RequestFactory().get(url)
+        request.user = manager
+        request.session = SessionStore()
+        middleware(request)
+    assert seen == {path: "UTC", PAGE: "Asia/Tokyo"}
+
+
+def test_a_public_page_costs_a_signed_in_user_no_preference_query(manager_client, manager):
+    services.set_time_zone(actor=manager, user=manager, time_zone="Asia/Tokyo")
+    with CaptureQueriesContext(connection) as queries:
+        manager_client.get("/register/")
+    assert not [q for q in queries if "core_userpreference" in q["sql"]]
+    assert SESSION_KEY not in manager_client.session

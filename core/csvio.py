@@ -17,6 +17,8 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from core.timezones import site_zone
+
 BOM = "\ufeff"
 # A cell that starts with one of these is read as a formula by Excel, LibreOffice and
 # Google Sheets (OWASP "CSV injection"); a leading apostrophe makes it text.
@@ -30,7 +32,8 @@ def safe_cell(value: object) -> str:
         return ""
     if isinstance(value, datetime):
         return (
-            timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+            # The site's zone, whenever the rows stream (core.timezones.zone_header).
+            timezone.localtime(value, site_zone()).strftime("%Y-%m-%d %H:%M:%S")
             if timezone.is_aware(value)
             else value.strftime("%Y-%m-%d %H:%M:%S")
         )

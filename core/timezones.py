@@ -43,6 +43,14 @@ def start_of_site_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=site_zone())
 
 
+def zone_header(label: str) -> str:
+    """A CSV column of times, which are written in the site's zone (as the file's days, and
+    the same for every reader): named with it for a reader in another zone, who would
+    otherwise take them for theirs, as on the pages: "Created At (Europe/Berlin)"."""
+    site = site_zone().key
+    return label if timezone.get_current_timezone_name() == site else f"{label} ({site})"
+
+
 def zone_phrase() -> str:
     """How a form names the zone its times are read in: "Europe/Paris, your time zone"."""
     name = timezone.get_current_timezone_name()

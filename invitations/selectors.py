@@ -26,12 +26,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Concat
 from django.urls import reverse
-from django.utils import timezone
 
 from contracts.models import Contract, Participant
 from core import codes as codelib
 from core import feeds
-from core.timezones import site_today, start_of_site_day
+from core.timezones import site_today, site_zone, start_of_site_day
 from invitations.models import (
     Booking,
     CodeBatch,
@@ -187,11 +186,15 @@ def _state_expression(today) -> Case:
 
 
 def code_export_rows(queryset: QuerySet[InvitationCode]) -> Iterator[tuple]:
-    """Rows for Download CSV, built by the database and streamed from a server-side cursor."""
+    """Rows for Download CSV, built by the database and streamed from a server-side cursor.
+
+    Times are the site's, as its Valid From/Until days are: the rows stream after the
+    request (and its reader's zone) has ended, and a file reads the same whoever took it.
+    """
     today = site_today()
     on_postgresql = connections[queryset.db].vendor == "postgresql"
     created = (
-        _LocalTimestampText(F("created_at"), Value(timezone.get_current_timezone_name()))
+        _LocalTimestampText(F("created_at"), Value(site_zone().key))
         if on_postgresql
         else F("created_at")
     )
@@ -234,7 +237,7 @@ def code_export_rows(queryset: QuerySet[InvitationCode]) -> Iterator[tuple]:
     )
     if on_postgresql:
         return rows
-    local = timezone.get_current_timezone()
+    local = site_zone()
     return ((*row[:13], row[13].astimezone(local).strftime("%Y-%m-%d %H:%M:%S")) for row in rows)
 
 
@@ -471,8 +474,9 @@ LOG_HEADER = [
 
 
 def redemption_log_rows(queryset: QuerySet[RedemptionAttempt]) -> Iterator[tuple]:
-    """Rows of the redemption log's Download CSV, streamed."""
-    local = timezone.get_current_timezone()
+    """Rows of the redemption log's Download CSV, streamed; times in the site's zone, as
+    the days it was filtered by."""
+    local = site_zone()
     labels = dict(RedemptionAttempt.Result.choices)
     channels = dict(Booking.Channel.choices)
     rows = queryset.values_list(

@@ -18,6 +18,7 @@ from core.csvio import csv_response
 from core.errors import DomainError
 from core.forms import add_service_errors
 from core.pagination import paginate
+from core.timezones import zone_header
 from invitations import selectors, services
 from invitations.forms import SharedCodeForm, VoidBookingForm
 from invitations.models import Booking, InvitationCode
@@ -194,6 +195,6 @@ def redemption_log_export(request: HttpRequest, pk: int) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return csv_response(
         f"redemption-log-{contract.code}-{stamp}.csv",
-        selectors.LOG_HEADER,
+        [zone_header(selectors.LOG_HEADER[0]), *selectors.LOG_HEADER[1:]],
         selectors.redemption_log_rows(queryset),
     )

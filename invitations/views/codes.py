@@ -21,6 +21,7 @@ from core.csvio import csv_response
 from core.errors import DomainError
 from core.forms import add_service_errors
 from core.pagination import paginate
+from core.timezones import zone_header
 from invitations import selectors, services
 from invitations.forms import CodeEditForm, GenerateCodesForm
 from invitations.models import CodeBatch, InvitationCode
@@ -147,7 +148,7 @@ def code_export(request: HttpRequest, pk: int) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return csv_response(
         f"invitation-codes-{contract.code}-{stamp}.csv",
-        selectors.EXPORT_HEADER,
+        [*selectors.EXPORT_HEADER[:-1], zone_header(selectors.EXPORT_HEADER[-1])],
         selectors.code_export_rows(queryset),
         trusted_columns=selectors.EXPORT_TRUSTED_COLUMNS,
     )

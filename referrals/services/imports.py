@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -43,6 +45,8 @@ EXPORT_ONLY = [
 ]
 EXPORT_HEADERS = TEMPLATE_HEADERS + EXPORT_ONLY
 _IGNORED = {" ".join(h.lower().split()) for h in EXPORT_ONLY}
+# An export by a reader in another zone than the site's names it: "Joined (Asia/Tokyo)".
+_ZONE_NAMED = re.compile(r"\s*\([^()]*\)$")
 SHOWN_ISSUES = 1000
 CHUNK = 5000
 ANALYZE_AFTER_ROWS = 10_000
@@ -71,7 +75,7 @@ class _Checker:
         found: dict[str, int] = {}
         for index, title in enumerate(header):
             field = HEADERS.get(_key(title))
-            if _key(title) in _IGNORED:
+            if _ZONE_NAMED.sub("", _key(title)) in _IGNORED:
                 continue
             if not title:
                 self.issue(1, f"column {index + 1}", "", "This column has no name.")

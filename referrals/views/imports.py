@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from core.access import staff_permission_required
 from core.csvio import csv_response, iter_csv
 from core.errors import DomainError
+from core.timezones import site_zone, zone_header
 from referrals import links, services
 from referrals.forms import ImportForm, JoinLinksForm
 from referrals.models import ReferralProgram, Referrer, ReferrerImport
@@ -240,7 +241,7 @@ def referrer_export(request: HttpRequest, pk: int) -> HttpResponse:
     program = _program(pk)
     return csv_response(
         f"referrers-{program.slug}-{_stamp()}.csv",
-        EXPORT_HEADERS,
+        [*EXPORT_HEADERS[:-1], zone_header(EXPORT_HEADERS[-1])],
         _export_rows(program),
         trusted_columns=EXPORT_TRUSTED,
     )
@@ -281,5 +282,5 @@ def _export_rows(program: ReferralProgram):
             visits,
             signups,
             ok,
-            timezone.localtime(joined).strftime("%Y-%m-%d %H:%M"),
+            timezone.localtime(joined, site_zone()).strftime("%Y-%m-%d %H:%M"),
         ]

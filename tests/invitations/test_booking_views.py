@@ -167,6 +167,26 @@ def test_the_redemption_logs_days_are_the_sites_for_a_reader_in_another_zone(
     assert "eve@example.com" not in page.content.decode()
 
 
+def test_the_redemption_log_download_names_the_zone_of_its_times(
+    manager_client, manager, price, settings
+):
+    """Its rows are chosen by the site's days and their times are the site's too (a row of
+    3 March reads 3 March); a reader in another zone is told so."""
+    from core.services import set_time_zone
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    set_time_zone(actor=manager, user=manager, time_zone="America/New_York")
+    book(InvitationCodeFactory(price=price))
+    RedemptionAttempt.objects.update(created_at=datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    response = manager_client.get(
+        reverse("invitations:redemption_log_export", args=[price.contract_id]),
+        {"since": "2026-03-03", "until": "2026-03-03"},
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0][:2] == ["Time (Europe/Berlin)", "Result"]
+    assert rows[1][0] == "2026-03-03 00:30:00"
+
+
 def test_a_code_with_a_booking_cannot_be_deleted_even_after_a_void(manager_client, price):
     code = InvitationCodeFactory(price=price)
     services.booking_void(actor=None, booking=book(code), reason="test")

@@ -273,6 +273,21 @@ def test_download_csv_gives_times_in_the_configured_time_zone(manager_client, pr
     assert rows[0]["Created At"] == "2026-07-01 14:00:05"
 
 
+def test_download_csv_names_the_zone_of_its_times_for_a_reader_in_another_zone(
+    manager_client, manager, price, settings
+):
+    """The file's times are the site's, as its Valid From/Until days: a reader in another
+    zone is told so."""
+    from core.services import set_time_zone
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    set_time_zone(actor=manager, user=manager, time_zone="America/New_York")
+    _generate(price, quantity=1)
+    InvitationCode.objects.update(created_at=datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC))
+    rows = _csv(manager_client.get(reverse("invitations:code_export", args=[price.contract.pk])))
+    assert rows[0]["Created At (Europe/Berlin)"] == "2026-07-01 14:00:05"
+
+
 def _code_starting_with(price, start: str) -> InvitationCode:
     batch = CodeBatch.objects.create(contract=price.contract, price=price, quantity=1, width=8)
     return InvitationCode.objects.create(

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -639,6 +640,25 @@ def test_export_the_referrers_with_links_and_counts(manager_client, partners):
     ]
     assert first[5:10] == ["Active", "Signup form", "0", "1", "1"]
     assert len(rows) == 3
+
+
+def test_an_export_names_the_zone_of_its_times_and_still_imports_back(
+    manager_client, manager, partners, settings
+):
+    from core.services import set_time_zone
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    set_time_zone(actor=manager, user=manager, time_zone="America/New_York")
+    ann = ReferrerFactory(program=partners, name="Ann Lee", email="ann@acme.example")
+    Referrer.objects.filter(pk=ann.pk).update(created_at=datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    exported = b"".join(manager_client.get(url("referrer_export", partners.pk)).streaming_content)
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert rows[0][-1] == "Joined (Europe/Berlin)"
+    assert rows[1][-1] == "2026-03-03 00:30"
+    upload = services.referrer_import_check(
+        actor=None, program=partners, file_name="back.csv", data=exported
+    )
+    assert (upload.status, upload.issues) == ("valid", [])
 
 
 def test_an_exported_file_imports_back_changing_nothing(manager_client, partners):

@@ -502,6 +502,26 @@ def test_a_new_alert_is_emailed_once_to_the_managers(
     assert len(mail.outbox) == 1
 
 
+def test_an_alert_emailed_in_a_staff_members_request_gives_the_sites_times(
+    price, managers, settings
+):
+    """Without a broker the task runs in the request that queued it (an administrator's
+    Run task, in their own zone): the email's times are still the site's it names."""
+    settings.TIME_ZONE = "UTC"
+    price.contract.alert_emails = True
+    price.contract.save()
+    failed_attempts(15, contract=price.contract, at=NOW - MINUTE)
+    (alert,) = services.alerts_detect(now=NOW)
+
+    with timezone.override(ZoneInfo("Asia/Tokyo")):
+        assert tasks.send_alert_email(alert.pk) is True
+
+    (message,) = mail.outbox
+    first = alert.first_seen.astimezone(UTC)
+    assert f"First seen {first:%-d %b %Y %H:%M}, " in message.body
+    assert "(UTC)." in message.body
+
+
 def test_alerts_are_not_emailed_when_the_contract_does_not_ask_for_it(
     price, managers, django_capture_on_commit_callbacks
 ):

@@ -24,7 +24,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from core.errors import DomainError
-from core.timezones import site_today
+from core.timezones import site_today, site_zone
 from invitations.models import CodeBatch, InvitationCode
 
 logger = logging.getLogger(__name__)
@@ -127,16 +127,19 @@ def codes_expire_sweep(*, today: date | None = None) -> int:
     day is before `today` but not before its last stamp (so each is stamped once).
     """
     today = today or site_today()
-    stamped = (
-        InvitationCode.objects.filter(
-            status=InvitationCode.Status.ACTIVE,
-            is_archived=False,
-            valid_until__lt=today,
-            valid_until__gte=today - timedelta(days=EXPIRY_CATCH_UP_DAYS),
-            updated_at__date__lte=F("valid_until"),
+    # `__date` reads the active zone: the stamp's day is the site's, as `valid_until` is,
+    # whoever runs the sweep (an administrator's "Run task" runs it in their request).
+    with timezone.override(site_zone()):
+        stamped = (
+            InvitationCode.objects.filter(
+                status=InvitationCode.Status.ACTIVE,
+                is_archived=False,
+                valid_until__lt=today,
+                valid_until__gte=today - timedelta(days=EXPIRY_CATCH_UP_DAYS),
+                updated_at__date__lte=F("valid_until"),
+            )
+            .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+            .update(updated_at=Now())
         )
-        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
-        .update(updated_at=Now())
-    )
     logger.info("Expiry sweep: %s codes expired (before %s)", stamped, today)
     return stamped

@@ -2,6 +2,7 @@
 is read from valid_until everywhere) and are stamped once, so the CRM feed reports them."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -64,6 +65,19 @@ def test_a_code_changed_after_it_expired_is_not_stamped_again(price, today):
     code = make(price, valid_until=today - timedelta(days=3))
     InvitationCode.objects.filter(pk=code.pk).update(updated_at=timezone.now())
     assert services.codes_expire_sweep(today=today) == 0
+
+
+def test_the_sweep_reads_the_stamps_day_in_the_site_zone_whoever_runs_it(price, settings):
+    """Stamped late on its last valid day (the site's): still the site's last day, though
+    already the next day for an administrator in Tokyo running the task from the admin."""
+    settings.TIME_ZONE = "UTC"
+    last_day = datetime(2026, 3, 2).date()
+    code = make(price, valid_until=last_day)
+    late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)  # 3 March, 08:30 in Tokyo
+    InvitationCode.objects.filter(pk=code.pk).update(updated_at=late)
+    with timezone.override(ZoneInfo("Asia/Tokyo")):
+        assert services.codes_expire_sweep(today=last_day + timedelta(days=1)) == 1
+    assert InvitationCode.objects.get(pk=code.pk).updated_at > late
 
 
 def test_the_code_sweep_runs_every_night_from_beat():

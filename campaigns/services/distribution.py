@@ -695,9 +695,18 @@ def distribution_resend(*, actor: User, distribution: Distribution) -> int:
     """Queue a distribution's failed messages again and start sending; how many.
 
     Only failed ones: a sent message stays sent, so nobody gets the same code twice.
+    Refused while a worker is at the send: a second one would double its send rate; once
+    it ends (or shows no sign of life for LOST_AFTER_SECONDS), the failed ones can go.
     """
-    if distribution.status == Distribution.Status.CANCELLED:
+    # Locked, so the minute job's claim of a stuck send and this one come one after the other.
+    current = Distribution.objects.select_for_update().get(pk=distribution.pk)
+    if current.status == Distribution.Status.CANCELLED:
         raise DomainError("This send was cancelled: start a new one to send these codes.")
+    lost = timezone.now() - timedelta(seconds=LOST_AFTER_SECONDS)
+    if current.status == Distribution.Status.SENDING and current.active_at > lost:
+        raise DomainError(
+            "This send is still going: send its failed messages again once it has ended."
+        )
     again = Message.objects.filter(distribution=distribution, status=Message.Status.FAILED).update(
         status=Message.Status.QUEUED
     )
@@ -706,7 +715,7 @@ def distribution_resend(*, actor: User, distribution: Distribution) -> int:
     Distribution.objects.filter(pk=distribution.pk).update(
         status=Distribution.Status.QUEUED, finished_at=None, active_at=Now()
     )
-    if distribution.send_at is None or distribution.send_at <= timezone.now():
+    if current.send_at is None or current.send_at <= timezone.now():
         _enqueue_on_commit(distribution.pk)
     distribution.refresh_from_db()
     return again
@@ -737,9 +746,15 @@ def distributions_start_due(*, now: datetime | None = None) -> int:
     lost). Claimed with a conditional UPDATE, so two beats start each once."""
     now = now or timezone.now()
     lost = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    # Queued with no task of its own: a scheduled send not queued since its time came, or
+    # any send queued (created, resent) with no sign of life since. A resent scheduled
+    # send has its task (active_at after send_at): it is not started a second time.
     due = list(
         Distribution.objects.filter(status=Distribution.Status.QUEUED)
-        .filter(Q(send_at__lte=now) | Q(send_at__isnull=True, active_at__lte=lost))
+        .filter(
+            Q(send_at__lte=now, active_at__lte=F("send_at"))
+            | (Q(send_at__isnull=True) | Q(send_at__lte=now)) & Q(active_at__lte=lost)
+        )
         .values_list("pk", flat=True)[:100]
     )
     started = 0

@@ -695,6 +695,65 @@ def test_a_send_whose_messages_all_fail_gains_no_worker_while_one_is_at_it(contr
     assert services.distributions_start_due(now=lost + timedelta(minutes=1)) == 0  # once
 
 
+def test_a_resent_scheduled_send_is_not_started_a_second_time_by_the_minute_job(
+    three, settings, django_capture_on_commit_callbacks
+):
+    """Its time has passed, so the resend queues its task at once: the minute job must not
+    take it for a scheduled send whose time has come and start another."""
+    settings.EMAIL_BACKEND = "tests.campaigns.test_distribution.RefusingEmail"
+    now = timezone.now()
+    distribution = send(
+        django_capture_on_commit_callbacks,
+        three,
+        email_template(three),
+        send_at=now + timedelta(hours=1),
+    )
+    Distribution.objects.filter(pk=distribution.pk).update(
+        send_at=now - timedelta(hours=1),
+        created_at=now - timedelta(hours=2),
+        active_at=now - timedelta(hours=2),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.distributions_start_due(now=now) == 1  # its time came: sent
+    assert statuses(distribution)["Bo"][0] == "failed"
+    distribution.refresh_from_db()
+
+    with django_capture_on_commit_callbacks() as queued:
+        services.distribution_resend(actor=None, distribution=distribution)
+    assert len(queued) == 1  # its task
+
+    assert services.distributions_start_due(now=timezone.now() + timedelta(minutes=1)) == 0
+    lost = timezone.now() + timedelta(seconds=distribution_module.LOST_AFTER_SECONDS + 1)
+    assert services.distributions_start_due(now=lost) == 1  # the task never came after all
+
+
+def test_failed_messages_are_not_resent_while_a_worker_is_at_the_send(
+    three, settings, django_capture_on_commit_callbacks
+):
+    """A resend would start a second worker beside the running one (twice the rate)."""
+    settings.EMAIL_BACKEND = "tests.campaigns.test_distribution.RefusingEmail"
+    distribution = send(django_capture_on_commit_callbacks, three, email_template(three))
+    Distribution.objects.filter(pk=distribution.pk).update(
+        status="sending", active_at=timezone.now()
+    )
+
+    with (
+        django_capture_on_commit_callbacks() as queued,
+        pytest.raises(DomainError, match="still going"),
+    ):
+        services.distribution_resend(actor=None, distribution=distribution)
+    assert queued == []
+    assert statuses(distribution)["Bo"][0] == "failed"
+
+    # No sign of life for a while: the worker is gone, the failed messages can go again.
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Distribution.objects.filter(pk=distribution.pk).update(active_at=hour_ago)
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.distribution_resend(actor=None, distribution=distribution) == 1
+    assert len(queued) == 1
+    assert services.distributions_start_due(now=timezone.now() + timedelta(minutes=1)) == 0
+
+
 def test_a_cancelled_send_cannot_be_resent(three, settings, django_capture_on_commit_callbacks):
     settings.EMAIL_BACKEND = "tests.campaigns.test_distribution.RefusingEmail"
     distribution = send(django_capture_on_commit_callbacks, three, email_template(three))

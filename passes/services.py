@@ -289,14 +289,13 @@ def pass_batch_generate(*, batch_id: int, actor: User = None, render_pdf: bool =
 def pass_batch_reset_pins(*, batch: PassBatch, keep: set[str] = frozenset()) -> dict[str, str]:
     """New PINs for a batch's unredeemed passes (but those in `keep`), to print them again.
 
-    Expired passes get one too: moving a pass's expiry later makes it usable again, and
-    its printed PIN must work then.
+    Expired and cancelled passes get one too: moving a pass's expiry later, or setting a
+    cancelled one active again (pass_update), makes it usable again, and its printed PIN
+    must work then. Only a redeemed pass stays redeemed.
     """
     changed = []
     new_pins: dict[str, str] = {}
-    unredeemed = batch.passes.filter(status__in=[Pass.Status.ACTIVE, Pass.Status.EXPIRED]).only(
-        "id", "code", "pin_hash"
-    )
+    unredeemed = batch.passes.exclude(status=Pass.Status.REDEEMED).only("id", "code", "pin_hash")
     for pass_obj in unredeemed.iterator(chunk_size=10_000):
         if pass_obj.code in keep:
             continue

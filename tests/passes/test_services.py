@@ -303,6 +303,25 @@ def test_a_reprinted_batch_gives_its_expired_passes_new_pins_too(printed, monkey
     assert services.pass_redeem(code=expired.code, pin=printed_pins[expired.code])
 
 
+def test_a_reprinted_batch_gives_its_cancelled_passes_new_pins_too(printed, monkeypatch):
+    """Staff can set a cancelled pass active again: its reprinted PIN must work then."""
+    from passes import documents
+
+    gift, batch = printed
+    cancelled = gift.passes.order_by("id").first()
+    Pass.objects.filter(pk=cancelled.pk).update(status=Pass.Status.CANCELLED)
+    PassBatch.objects.filter(pk=batch.pk).update(status="failed", pdf="")
+    printed_pins = {}
+    monkeypatch.setattr(
+        documents, "batch_pdf_save", lambda *, batch, pins: printed_pins.update(pins) or batch
+    )
+    services.pass_batch_generate(batch_id=batch.pk)
+    assert cancelled.code in printed_pins
+    cancelled.refresh_from_db()
+    services.pass_update(actor=None, pass_obj=cancelled, status=Pass.Status.ACTIVE)
+    assert services.pass_redeem(code=cancelled.code, pin=printed_pins[cancelled.code])
+
+
 def test_a_running_batch_is_not_generated_twice(printed):
     gift, batch = printed
     PassBatch.objects.filter(pk=batch.pk).update(status="running")

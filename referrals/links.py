@@ -29,7 +29,10 @@ def referral_link(referrer) -> str:
 
 
 def status_token(referrer) -> str:
-    return signing.dumps([referrer.pk, referrer.code], salt=_STATUS, compress=True)
+    value = [referrer.pk, referrer.code]
+    if referrer.status_key:
+        value.append(referrer.status_key)
+    return signing.dumps(value, salt=_STATUS, compress=True)
 
 
 def status_path(referrer) -> str:
@@ -40,11 +43,16 @@ def status_link(referrer) -> str:
     return site(status_path(referrer))
 
 
-def status_reader(token: str) -> tuple[int, str]:
-    """The referrer a status link names; it does not expire (it is private, not secret-less)."""
+def status_reader(token: str) -> tuple[int, str, str]:
+    """The referrer a status link names, with its key ("" in a link from before keys).
+
+    It does not expire: it is private, and staff replace it (a new key) when it has
+    been passed on."""
     try:
-        pk, code = signing.loads(token, salt=_STATUS)
-        return int(pk), str(code)
+        pk, code, *key = signing.loads(token, salt=_STATUS)
+        if len(key) > 1:
+            raise ValueError("too many parts")
+        return int(pk), str(code), str(key[0]) if key else ""
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise LinkInvalid("This status link is not valid. Use the link from your email.") from exc
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -105,6 +107,10 @@ class RewardTier(models.Model):
         return f"{self.name} ({self.threshold})"
 
 
+def new_status_key() -> str:
+    return secrets.token_urlsafe(9)
+
+
 class Referrer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting confirmation"
@@ -122,6 +128,9 @@ class Referrer(models.Model):
     # The mailbox behind the address: lower case, "+tag" dropped, Gmail's dots dropped.
     mailbox = models.CharField(max_length=254)
     code = models.CharField(max_length=REFERRAL_CODE_WIDTH, unique=True)
+    # Part of the signed status link: a new key makes the old link stop opening. Empty for
+    # referrers from before keys, whose links carry none.
+    status_key = models.CharField(max_length=16, blank=True, default=new_status_key)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.SIGNUP)
     # The client address (an IPv6 client by its /64), as core.throttle reads it.

@@ -19,6 +19,11 @@ urlpatterns = [
         name="endpoint_remove",
     ),
     path("referral-programs/<int:pk>/referrers/", staff.referrer_list, name="referrer_list"),
+    path(
+        "referrers/<int:pk>/status-link/",
+        staff.referrer_status_link_renew,
+        name="referrer_status_link_renew",
+    ),
     path("referral-programs/<int:pk>/referrals/", staff.referral_list, name="referral_list"),
     path("referrals/<int:pk>/review/", staff.referral_review, name="referral_review"),
     path("referral-programs/<int:pk>/rewards/", staff.reward_list, name="reward_list"),

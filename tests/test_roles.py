@@ -99,6 +99,7 @@ MATRIX = [
     ("referrals:endpoint_add", "program", "get", MANAGERS),
     ("referrals:endpoint_remove", "program", "post", MANAGERS),
     ("referrals:referrer_list", "program", "get", EVERYONE),
+    ("referrals:referrer_status_link_renew", "referrer", "post", REVIEWERS),
     ("referrals:referral_list", "program", "get", EVERYONE),
     ("referrals:referral_review", "referral", "post", REVIEWERS),
     ("referrals:reward_list", "program", "get", EVERYONE),
@@ -204,6 +205,7 @@ def _referral_program() -> dict:
         "program": program.pk,
         "tier": tier.pk,
         "referral": referral.pk,
+        "referrer": ann.pk,
         "reward": reward.pk,
         "referrer_import": checked.pk,
     }
@@ -268,7 +270,7 @@ def _wave(template_id: int) -> int:
     ).pk
 
 
-REFERRAL_KEYS = ("program", "tier", "referral", "reward", "referrer_import")
+REFERRAL_KEYS = ("program", "tier", "referral", "referrer", "reward", "referrer_import")
 
 
 def _url(name: str, key: str | None, objects: dict) -> str:

@@ -97,6 +97,14 @@ def message_for(
             f"  {link}\n\nIf you did not sign up, ignore this email; nothing happens.\n"
         )
         return EmailMessage(subject, body, to=[referrer.email])
+    if kind == "status_link":
+        subject = f"Your new status page link for {program.name}"
+        body = (
+            f"Hello {referrer.name},\n\nYour status page for {program.name} has a new link; "
+            f"the old one no longer opens:\n\n  {links.status_link(referrer)}\n\n"
+            "Keep it to yourself: it shows your rewards.\n"
+        )
+        return EmailMessage(subject, body, to=[referrer.email])
     values = values_for(referrer, tiers=tiers)
     to = referrer.email
     if kind == "referral" and about_id:

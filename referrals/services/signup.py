@@ -15,7 +15,13 @@ from django.utils import timezone
 from core import codes as codelib
 from core.errors import DomainError
 from referrals import fraud, links
-from referrals.models import REFERRAL_CODE_WIDTH, Referral, ReferralProgram, Referrer
+from referrals.models import (
+    REFERRAL_CODE_WIDTH,
+    Referral,
+    ReferralProgram,
+    Referrer,
+    new_status_key,
+)
 from referrals.services import notify
 from referrals.services.rewards import referral_count
 
@@ -356,3 +362,14 @@ def referral_review(*, actor: User | None, referral: Referral, approve: bool) ->
     if approve:
         referral_count(referral=referral)
     return referral
+
+
+@transaction.atomic
+def referrer_status_link_renew(*, actor: User | None, referrer: Referrer) -> Referrer:
+    """Give a referrer a new status link (a new key) and email it: the old link, passed on or
+    leaked, stops opening at once. Their referral link and code stay as they are."""
+    referrer = Referrer.objects.select_for_update().get(pk=referrer.pk)
+    referrer.status_key = new_status_key()
+    referrer.save(update_fields=["status_key"])
+    notify.email_later("status_link", referrer.pk)
+    return referrer

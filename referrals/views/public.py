@@ -169,17 +169,22 @@ def visit(request: HttpRequest, code: str) -> HttpResponse:
 @xframe_options_exempt
 def status(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        pk, code = links.status_reader(token)
+        pk, code, key = links.status_reader(token)
     except links.LinkInvalid as exc:
         return render(
             request, "referrals/public/link_invalid.html", {"message": exc.message}, status=404
         )
-    referrer = Referrer.objects.select_related("program").filter(pk=pk, code=code).first()
+    referrer = (
+        Referrer.objects.select_related("program").filter(pk=pk, code=code, status_key=key).first()
+    )
     if referrer is None:
         return render(
             request,
             "referrals/public/link_invalid.html",
-            {"message": "This status link is not valid. Use the link from your email."},
+            {
+                "message": "This status link is not valid, or it was replaced by a new one. "
+                "Use the link from your latest email."
+            },
             status=404,
         )
     state = selectors.referrer_status(referrer=referrer, with_rewards=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -24,7 +26,7 @@ from referrals.forms import (
     TemplatesForm,
     TierForm,
 )
-from referrals.models import Referral, ReferralProgram, Reward, RewardTier
+from referrals.models import Referral, ReferralProgram, Referrer, Reward, RewardTier
 
 PAGE_SIZE = 50
 RECENT_DELIVERIES = 20
@@ -399,6 +401,22 @@ def referrer_list(request: HttpRequest, pk: int) -> HttpResponse:
         "referrals/referrer_list.html",
         _page(program, "referrers", **context, search=search),
     )
+
+
+@require_POST
+@staff_permission_required("referrals.change_referrer")
+def referrer_status_link_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    referrer = get_object_or_404(Referrer, pk=pk)
+    services.referrer_status_link_renew(actor=request.user, referrer=referrer)
+    messages.success(
+        request,
+        f"{referrer.name} has a new status page link, emailed to {referrer.email}; "
+        "the old link no longer opens.",
+    )
+    back = reverse("referrals:referrer_list", args=[referrer.program_id])
+    if request.POST.get("q"):
+        back += "?" + urlencode({"q": request.POST["q"]})
+    return redirect(back)
 
 
 @staff_permission_required("referrals.view_referralprogram", "referrals.view_referral")

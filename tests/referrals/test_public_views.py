@@ -186,6 +186,37 @@ def test_a_tampered_status_link_is_refused(client, program):
     assert response.status_code == 404 and b"not valid" in response.content
 
 
+def test_a_new_status_link_replaces_the_old_one_and_is_emailed(client, program, manager_client):
+    ann = join(program, "ann@acme.com")
+    old = links.status_path(ann)
+    assert client.get(old).status_code == 200
+    mail.outbox.clear()
+
+    response = manager_client.post(f"/staff/referrers/{ann.pk}/status-link/", follow=True)
+
+    assert "has a new status page link, emailed to ann@acme.com" in response.content.decode()
+    ann.refresh_from_db()
+    gone = client.get(old)
+    assert gone.status_code == 404 and b"replaced by a new one" in gone.content
+    new = links.status_path(ann)
+    assert new != old and client.get(new).status_code == 200
+    [email] = mail.outbox
+    assert email.to == ["ann@acme.com"] and new in email.body
+    assert ann.code == Referrer.objects.get(pk=ann.pk).code  # the referral link stays
+
+
+def test_a_status_link_from_before_keys_opens_until_it_is_replaced(client, program):
+    ann = join(program, "ann@acme.com")
+    Referrer.objects.filter(pk=ann.pk).update(status_key="")
+    ann.refresh_from_db()
+    legacy = links.status_path(ann)  # [pk, code], as links were signed before
+    assert client.get(legacy).status_code == 200
+
+    services.referrer_status_link_renew(actor=None, referrer=ann)
+
+    assert client.get(legacy).status_code == 404
+
+
 def test_an_instant_link_joins_only_when_the_button_is_pressed(client, program):
     url = links.join_link(program_id=program.pk, email="cy@gamma.com", name="Cy")
     path = url.removeprefix("http://127.0.0.1:8000")

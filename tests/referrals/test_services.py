@@ -530,7 +530,8 @@ def test_an_expired_or_tampered_instant_link_is_refused(program, settings):
 def test_a_status_link_names_its_referrer_and_nothing_else(program):
     ann = join(program, "ann@acme.com")
     token = links.status_token(ann)
-    assert links.status_reader(token) == (ann.pk, ann.code)
+    assert links.status_reader(token) == (ann.pk, ann.code, ann.status_key)
+    assert ann.status_key  # a referrer of today has a key of their own
     with pytest.raises(links.LinkInvalid):
         links.status_reader(links.confirm_token(ann))  # another kind of link
     with pytest.raises(links.LinkInvalid):

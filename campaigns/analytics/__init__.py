@@ -27,7 +27,7 @@ everything is importable from `campaigns.analytics`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -234,24 +234,11 @@ def analytics_report(
 # --- across contracts: one row per contract ---------------------------------------------
 
 
-@dataclass
-class ContractRow:
+@dataclass(kw_only=True)
+class ContractRow(Totals):
+    """One contract's totals, as a row of the cross-contract table."""
+
     contract: Contract
-    generated: int = 0
-    distributed: int = 0
-    messages_sent: int = 0
-    redeemed: int = 0
-    expired: int = 0
-    revoked: int = 0
-    amount: Amounts = field(default_factory=Amounts)
-
-    @property
-    def rate_generated(self) -> float | None:
-        return rate(self.redeemed, self.generated)
-
-    @property
-    def rate_distributed(self) -> float | None:
-        return rate(self.redeemed, self.distributed)
 
 
 # The contract table's columns that sort (?sort=<key>, or -<key> for the reverse).

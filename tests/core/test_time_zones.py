@@ -36,6 +36,18 @@ def far_zone() -> str:
     raise AssertionError("one of the two zones always has another date")
 
 
+def waiting_batch(price):
+    """A batch of one code, released tomorrow."""
+    return code_services.code_batch_create(
+        actor=None,
+        contract=price.contract,
+        price=price,
+        quantity=1,
+        width=8,
+        release_at=timezone.now() + timedelta(days=1),
+    )
+
+
 def test_the_menu_names_the_zone_and_the_page_offers_every_zone(manager_client):
     menu = manager_client.get(reverse("contracts:organisation_list")).content.decode()
     assert "Time zone: UTC" in menu and f"{PAGE}?next=" in menu
@@ -82,14 +94,7 @@ def test_times_typed_are_read_in_the_users_zone_and_shown_back_in_it(
     manager_client, manager, price
 ):
     services.set_time_zone(actor=manager, user=manager, time_zone="America/New_York")
-    batch = code_services.code_batch_create(
-        actor=None,
-        contract=price.contract,
-        price=price,
-        quantity=1,
-        width=8,
-        release_at=timezone.now() + timedelta(days=1),
-    )
+    batch = waiting_batch(price)
     day = (timezone.now() + timedelta(days=10)).date()
     url = reverse("campaigns:batch_release_edit", args=[batch.pk])
     response = manager_client.post(url, {"release_at": f"{day.isoformat()}T09:00"})
@@ -105,14 +110,7 @@ def test_times_typed_are_read_in_the_users_zone_and_shown_back_in_it(
 
 
 def test_a_user_without_a_choice_types_times_in_the_site_zone(manager_client, price):
-    batch = code_services.code_batch_create(
-        actor=None,
-        contract=price.contract,
-        price=price,
-        quantity=1,
-        width=8,
-        release_at=timezone.now() + timedelta(days=1),
-    )
+    batch = waiting_batch(price)
     form = manager_client.get(reverse("campaigns:batch_release_edit", args=[batch.pk]))
     assert "UTC, the site&#x27;s time zone" in form.content.decode()
 

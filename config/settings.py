@@ -307,6 +307,9 @@ SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_TIMEOUT = env.int("SMS_HTTP_TIMEOUT", default=10)
 SMS_FROM = env.str("SMS_FROM", default="")
+# The token the SMS provider sends with each reply it posts to /api/v1/sms/inbound (a STOP
+# opts the sender out); empty: that endpoint is off.
+SMS_INBOUND_TOKEN = env.str("SMS_INBOUND_TOKEN", default="")
 if SMS_BACKEND == "core.notifications.HttpSMSBackend" and not SMS_HTTP_URL:
     raise ImproperlyConfigured("SMS_BACKEND is the HTTP backend: set SMS_HTTP_URL too.")
 

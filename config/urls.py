@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/v1/", include(("invitations.api_urls", "invitations_api"))),
     path("api/v1/", include(("referrals.api_urls", "referrals_api"))),
     path("api/v1/", include(("contracts.api_urls", "contracts_api"))),
+    path("api/v1/", include(("campaigns.api_urls", "campaigns_api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
 ]

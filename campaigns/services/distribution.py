@@ -30,8 +30,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Now
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Now, Replace
 from django.urls import reverse
 from django.utils import timezone
 
@@ -790,6 +790,51 @@ def distributions_start_due(*, now: datetime | None = None) -> int:
 
 
 # --- opting out ------------------------------------------------------------------------
+
+
+# What a person texts back to stop text messages (the carriers' standard words).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+
+
+def is_stop_message(text: str) -> bool:
+    """Whether a reply asks to stop: its first word is a stop word, in any case."""
+    words = (text or "").strip().split(maxsplit=1)
+    return bool(words) and words[0].strip(".!").upper() in STOP_WORDS
+
+
+def participants_sms_opt_out(*, phone: str, text: str) -> int:
+    """A text message came in from `phone`: when it says STOP (or another stop word), opt
+    out every participant with that number, in every contract (the reply is to our
+    sender, whatever contract sent). How many were opted out now; the first time is kept.
+
+    Phone numbers are stored as typed (`+44 7700-900 123`): the database drops the same
+    separators `e164` drops before comparing, and `e164` confirms each match.
+    """
+    number = e164(phone)
+    if number is None:
+        raise ValidationError({"from": f"“{phone}” is not a number in E.164 form (+4477…)."})
+    if not is_stop_message(text):
+        return 0
+    compact = F("phone")
+    for separator in (" ", "-", ".", "/", "(", ")"):
+        compact = Replace(compact, Value(separator), Value(""))
+    candidates = (
+        Participant.objects.filter(opted_out_at__isnull=True)
+        .annotate(compact_phone=compact)
+        .filter(compact_phone=number)
+        .only("pk", "phone")
+    )
+    matching = [p.pk for p in candidates if e164(p.phone) == number]
+    opted = 0
+    with transaction.atomic():
+        now = timezone.now()
+        for participant in Participant.objects.select_for_update().filter(
+            pk__in=matching, opted_out_at__isnull=True
+        ):
+            participant.opted_out_at = now
+            participant.save(update_fields=["opted_out_at"])  # kept in its history
+            opted += 1
+    return opted
 
 
 def participant_unsubscribe(*, token: str) -> Participant | None:

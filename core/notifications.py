@@ -35,6 +35,14 @@ logger = logging.getLogger(__name__)
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # What people write inside a number to make it readable; dropped before the check.
 _SEPARATORS = re.compile(r"[\s().\-/]")
+# The same characters one by one (every character `\s` matches, then the others), for
+# the database to drop them too (campaigns' STOP replies match stored numbers so).
+SEPARATOR_CHARS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+    "().-/"
+)
 # "+44 (0)20 …": the trunk prefix a caller inside the country dials. Dropping only the
 # brackets would keep the 0 and make another number; whether to drop the 0 too differs
 # by country (Italy keeps it), so such a number is not guessed at either.

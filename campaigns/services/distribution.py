@@ -48,7 +48,7 @@ from campaigns.models import (
 from contracts.models import Contract, Participant
 from core.errors import DomainError
 from core.locks import advisory_xact_lock
-from core.notifications import SMSError, e164, get_sms_backend
+from core.notifications import SEPARATOR_CHARS, SMSError, e164, get_sms_backend
 from core.timezones import site_today
 
 logger = logging.getLogger(__name__)
@@ -816,7 +816,7 @@ def participants_sms_opt_out(*, phone: str, text: str) -> int:
     if not is_stop_message(text):
         return 0
     compact = F("phone")
-    for separator in (" ", "-", ".", "/", "(", ")"):
+    for separator in SEPARATOR_CHARS:  # all of them: a tab or a no-break space too
         compact = Replace(compact, Value(separator), Value(""))
     candidates = (
         Participant.objects.filter(opted_out_at__isnull=True)

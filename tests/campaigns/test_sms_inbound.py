@@ -112,3 +112,25 @@ def test_the_provider_must_send_the_token(settings):
     assert not Participant.objects.filter(opted_out_at__isnull=False).exists()
     settings.SMS_INBOUND_TOKEN = ""
     assert reply("+447700900123", "STOP").status_code == 404  # not configured: off
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["+44\u00a07700\u00a0900123", "+44\t7700 900123", "+44\u202f7700\u202f900\u202f123"],
+)
+def test_a_stop_reaches_a_number_typed_with_a_no_break_space_or_a_tab(stored):
+    """Sends text such a number (e164 drops any white space); its STOP must reach it too."""
+    assert notifications.e164(stored) == "+447700900123"
+    ann = ParticipantFactory(phone=stored)
+    assert reply("+447700900123", "STOP").json() == {"stop": True, "opted_out": 1}
+    ann.refresh_from_db()
+    assert ann.opted_out_at is not None
+
+
+def test_the_database_drops_every_separator_e164_drops():
+    import re
+    import sys
+
+    dropped = {c for c in map(chr, range(sys.maxunicode + 1)) if notifications._SEPARATORS.match(c)}
+    assert set(notifications.SEPARATOR_CHARS) == dropped
+    assert not re.search(r"[0-9+]", notifications.SEPARATOR_CHARS)

@@ -19,6 +19,7 @@ resends that chunk (at most CHUNK_SIZE messages) when the task is redelivered.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import time
 from collections.abc import Iterable
@@ -796,10 +797,15 @@ def distributions_start_due(*, now: datetime | None = None) -> int:
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 
 
+# A reply's first word: its first letters, after any spaces or punctuation ("«Stop,…").
+_FIRST_WORD = re.compile(r"[\W_]*([^\W\d_]+)")
+
+
 def is_stop_message(text: str) -> bool:
-    """Whether a reply asks to stop: its first word is a stop word, in any case."""
-    words = (text or "").strip().split(maxsplit=1)
-    return bool(words) and words[0].strip(".!").upper() in STOP_WORDS
+    """Whether a reply asks to stop: its first word is a stop word, in any case, whatever
+    punctuation follows it ("Stop, please", "STOP!!")."""
+    first = _FIRST_WORD.match(text or "")
+    return first is not None and first.group(1).upper() in STOP_WORDS
 
 
 def participants_sms_opt_out(*, phone: str, text: str) -> int:

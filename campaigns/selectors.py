@@ -31,9 +31,7 @@ from contracts.models import Contract
 from core.notifications import e164
 from core.timezones import site_today
 from invitations.models import CodeBatch, InvitationCode, code_state
-
-# The one rule of "an unused code" (active, not archived, never used, not expired).
-from invitations.selectors import _unused as unused_codes
+from invitations.selectors import unused_codes
 
 # Why a participant gets no message. Each is shown to staff before and after a send.
 NO_EMAIL = "No email address"

@@ -59,18 +59,24 @@ def zone_phrase() -> str:
 
 
 @cache
+def _known_zones() -> frozenset[str]:
+    """Every zone name this machine knows, legacy aliases too (read once: it walks files)."""
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+@cache
 def zone_names() -> tuple[str, ...]:
     """Every IANA zone name this machine knows, sorted, without the legacy aliases."""
     names = {
         name
-        for name in zoneinfo.available_timezones()
+        for name in _known_zones()
         if "/" in name and not name.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
     }
     return tuple(sorted(names | {"UTC"}))
 
 
 def is_zone(name: str) -> bool:
-    return name in zone_names() or name in zoneinfo.available_timezones()
+    return name in _known_zones()
 
 
 def user_zone(request: HttpRequest) -> str:

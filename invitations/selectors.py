@@ -269,7 +269,7 @@ def code_deletion_refusal(*, code: InvitationCode) -> str | None:
 UNUSED_STATUSES = (InvitationCode.Status.ACTIVE, InvitationCode.Status.SCHEDULED)
 
 
-def _unused(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
+def unused_codes(codes: QuerySet[InvitationCode]) -> QuerySet[InvitationCode]:
     """Codes never used that can still be used: what 'holds an unused code' means.
 
     A scheduled code (its batch not yet released) counts: it can be sent ahead of its
@@ -313,7 +313,7 @@ def with_current_code(participants: QuerySet[Participant]) -> QuerySet[Participa
 
 def unused_code_holders(*, contract: Contract) -> set[tuple[int, int]]:
     """(participant id, price id) for every unused code held by the contract's participants."""
-    pairs = _unused(InvitationCode.objects.filter(participant__contract=contract)).values_list(
+    pairs = unused_codes(InvitationCode.objects.filter(participant__contract=contract)).values_list(
         "participant_id", "price_id"
     )
     return set(pairs.iterator(chunk_size=10_000))
@@ -348,7 +348,7 @@ def participant_codes(*, participant: Participant) -> QuerySet[InvitationCode]:
 
 
 def participant_unused_codes(*, participant: Participant) -> QuerySet[InvitationCode]:
-    return _unused(participant.invitation_codes.select_related("price")).order_by("-id")
+    return unused_codes(participant.invitation_codes.select_related("price")).order_by("-id")
 
 
 PARTICIPANT_EXPORT_TRUSTED = (0, 5, 11, 12)  # ID, Date of Birth, Invitation Code, Code Status

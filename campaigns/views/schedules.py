@@ -119,25 +119,35 @@ def _form_page(request, contract: Contract, form, *, title: str, intro: str) -> 
     )
 
 
+def _saved(request, form, save, *, contract_id: int, message: str) -> HttpResponse | None:
+    """A valid POST saved through `save(cleaned_data)`: back to Schedules with `message`.
+    None to show the form again (unposted, invalid, or with the service's errors on it)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        save(form.cleaned_data)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+    messages.success(request, message)
+    return redirect(_schedules_url(contract_id))
+
+
 @staff_permission_required("contracts.view_contract", "campaigns.add_reminderrule")
 def reminder_create(request: HttpRequest, pk: int) -> HttpResponse:
     contract = get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
     form = ReminderRuleForm(request.POST or None, contract=contract, initial={"days_before": 7})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.reminder_rule_create(
-                actor=request.user,
-                contract=contract,
-                template=data["template"],
-                days_before=data["days_before"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, "Reminder saved.")
-            return redirect(_schedules_url(contract.pk))
-    return _form_page(request, contract, form, title="New reminder", intro=RULE_INTRO)
+
+    def save(data: dict) -> None:
+        services.reminder_rule_create(
+            actor=request.user,
+            contract=contract,
+            template=data["template"],
+            days_before=data["days_before"],
+        )
+
+    done = _saved(request, form, save, contract_id=contract.pk, message="Reminder saved.")
+    return done or _form_page(request, contract, form, title="New reminder", intro=RULE_INTRO)
 
 
 def _rule(pk: int) -> ReminderRule:
@@ -155,15 +165,12 @@ def reminder_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "is_active": rule.is_active,
     }
     form = ReminderRuleForm(request.POST or None, contract=rule.contract, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.reminder_rule_update(actor=request.user, rule=rule, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, "Reminder saved.")
-            return redirect(_schedules_url(rule.contract_id))
-    return _form_page(request, rule.contract, form, title="Edit reminder", intro=RULE_INTRO)
+
+    def save(data: dict) -> None:
+        services.reminder_rule_update(actor=request.user, rule=rule, **data)
+
+    done = _saved(request, form, save, contract_id=rule.contract_id, message="Reminder saved.")
+    return done or _form_page(request, rule.contract, form, title="Edit reminder", intro=RULE_INTRO)
 
 
 @require_POST
@@ -180,17 +187,13 @@ def wave_create(request: HttpRequest, pk: int) -> HttpResponse:
     contract = get_object_or_404(Contract.objects.select_related("organisation"), pk=pk)
     initial = {"per_day": 100, "starts_on": site_today()}
     form = WaveForm(request.POST or None, contract=contract, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        data.pop("is_active")
-        try:
-            services.wave_create(actor=request.user, contract=contract, **data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, "Wave saved.")
-            return redirect(_schedules_url(contract.pk))
-    return _form_page(request, contract, form, title="New wave", intro=WAVE_INTRO)
+
+    def save(data: dict) -> None:
+        fields = {name: value for name, value in data.items() if name != "is_active"}
+        services.wave_create(actor=request.user, contract=contract, **fields)
+
+    done = _saved(request, form, save, contract_id=contract.pk, message="Wave saved.")
+    return done or _form_page(request, contract, form, title="New wave", intro=WAVE_INTRO)
 
 
 def _wave(pk: int) -> Wave:
@@ -209,15 +212,12 @@ def wave_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "is_active": wave.is_active,
     }
     form = WaveForm(request.POST or None, contract=wave.contract, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.wave_update(actor=request.user, wave=wave, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, "Wave saved.")
-            return redirect(_schedules_url(wave.contract_id))
-    return _form_page(request, wave.contract, form, title="Edit wave", intro=WAVE_INTRO)
+
+    def save(data: dict) -> None:
+        services.wave_update(actor=request.user, wave=wave, **data)
+
+    done = _saved(request, form, save, contract_id=wave.contract_id, message="Wave saved.")
+    return done or _form_page(request, wave.contract, form, title="Edit wave", intro=WAVE_INTRO)
 
 
 @require_POST
